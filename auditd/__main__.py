@@ -1,0 +1,3 @@
+from auditd.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""A small hierarchy of errors, each with the HTTP status it is rendered as.
+
+The CLI prints ``str(error)`` and exits non-zero; the API renders ``{"error": code, "detail": ...}``
+with ``status``. A bad input is always one of these, never an unhandled exception.
+"""
+
+from __future__ import annotations
+
+
+class AuditdError(Exception):
+    """Base of every error a person can act on."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  → {self.hint}" if self.hint else self.message
+
+
+class ConfigError(AuditdError):
+    """The configuration (environment, settings, key files) is unusable."""
+
+    status = 500
+    code = "config_error"
+
+
+class ValidationFailed(AuditdError):
+    """An input (a file, a profile, a request body) does not have the expected shape."""
+
+    status = 422
+    code = "validation_failed"
+
+
+class NotFound(AuditdError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AuditdError):
+    status = 409
+    code = "conflict"
+
+
+class AuthenticationRequired(AuditdError):
+    status = 401
+    code = "authentication_required"
+
+
+class Forbidden(AuditdError):
+    status = 403
+    code = "forbidden"
+
+
+class StoreUnavailable(AuditdError):
+    """The database cannot be reached or is not migrated."""
+
+    status = 503
+    code = "store_unavailable"

@@ -1,0 +1,1 @@
+"""Canonical operation events: the append-only record everything else reads."""

@@ -1,0 +1,1 @@
+"""Reference data that makes an access explainable: organisation, staff, rights, terminals, time, cases."""

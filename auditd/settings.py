@@ -1,0 +1,182 @@
+"""One place for configuration: environment variables with the prefix ``AUDITD_`` (or a ``.env`` file).
+
+Everything has a default that works on one machine with the embedded SQLite store. Secrets that
+are not given are generated into ``<data_dir>/keys`` on first use, readable by the owner only;
+secrets left at a well-known value are refused outside development.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from auditd.errors import ConfigError
+
+#: The secrets auditd needs, and what each protects.
+SECRET_NAMES: dict[str, str] = {
+    "pseudonym_key": "keyed hash (HMAC) of resident identifiers, used for joins and search",
+    "encryption_key": "authenticated encryption of resident identifiers, for display to officers",
+    "session_secret": "signature of dashboard session cookies and CSRF tokens",
+    "chain_key": "keyed digests of the tamper-evident chain over stored events",
+}
+
+#: Values that appear in examples and tutorials; refused outside development.
+KNOWN_DEFAULTS = frozenset(
+    {
+        "",
+        "changeme",
+        "changethis",
+        "change-me",
+        "secret",
+        "default",
+        "password",
+        "auditd",
+        "test",
+        "dev",
+        "development",
+        "example",
+        "xxxxxxxx",
+        "0000000000000000",
+    }
+)
+MIN_SECRET_LENGTH = 16
+
+#: The demo municipality: prefecture 99 does not exist, the sixth digit is a valid check digit.
+DEMO_MUNICIPALITY_CODE = "999997"
+
+
+class Settings(BaseSettings):
+    """All settings of auditd. Environment variables are the field names in upper case with ``AUDITD_``."""
+
+    model_config = SettingsConfigDict(env_prefix="AUDITD_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    env: Literal["development", "test", "production"] = Field(
+        "production", description="development relaxes the checks on secrets; nothing else changes"
+    )
+    data_dir: Path = Field(Path("var"), description="where the SQLite store, keys and generated files live")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/auditd.db; postgresql+psycopg://… for PostgreSQL",
+    )
+    municipality_code: str = Field(
+        DEMO_MUNICIPALITY_CODE, description="全国地方公共団体コード used when a command or feed does not say"
+    )
+    timezone: str = Field("Asia/Tokyo", description="time zone of source timestamps that carry none")
+    language: Literal["ja", "en"] = Field("ja", description="language of the dashboard, e-mails and reports")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str | None = Field(None, description="public URL of the dashboard, used in e-mail links")
+
+    pseudonym_key: SecretStr | None = None
+    encryption_key: SecretStr | None = None
+    session_secret: SecretStr | None = None
+    chain_key: SecretStr | None = None
+
+    ingest_chunk_rows: int = Field(50_000, ge=1_000, description="records parsed and stored per transaction")
+    business_hours_start: time = time(8, 30)
+    business_hours_end: time = time(17, 15)
+
+    @field_validator("municipality_code")
+    @classmethod
+    def _check_code(cls, value: str) -> str:
+        from auditd.jp.codes import validate_municipality_code
+
+        return validate_municipality_code(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except Exception as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    # -- derived -------------------------------------------------------------------------------------
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'auditd.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.base_url or f"http://{self.host}:{self.port}/"
+
+    def secret(self, name: str) -> bytes:
+        """Key material for ``name`` (one of :data:`SECRET_NAMES`), 32 bytes.
+
+        Taken from the setting when given, else from ``<data_dir>/keys/<name>`` (created on first use
+        with mode 0600). The raw value is stretched with SHA-256 and the name, so one value given
+        for two purposes still yields two different keys.
+        """
+        if name not in SECRET_NAMES:
+            raise ConfigError(f"unknown secret {name!r}")
+        given: SecretStr | None = getattr(self, name)
+        if given is not None:
+            raw = given.get_secret_value()
+            self._refuse_weak(name, raw)
+        else:
+            raw = _read_or_create_key_file(self.data_dir / "keys" / name)
+        return hashlib.sha256(f"auditd:{name}:".encode() + raw.encode()).digest()
+
+    def _refuse_weak(self, name: str, raw: str) -> None:
+        if self.env == "development":
+            return
+        if raw.strip().lower() in KNOWN_DEFAULTS or len(raw) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"AUDITD_{name.upper()} is set to a well-known or short value ({len(raw)} characters)",
+                hint=f"unset it to have a random key generated under {self.data_dir / 'keys'}, "
+                f"or give at least {MIN_SECRET_LENGTH} random characters; AUDITD_ENV=development skips this check",
+            )
+
+    def check_secrets(self) -> None:
+        """Resolve every secret now, so a bad one stops start-up with a clear message."""
+        for name in SECRET_NAMES:
+            self.secret(name)
+
+
+def _read_or_create_key_file(path: Path) -> str:
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(f"key file {path} is readable by others (mode {mode:o})", hint=f"chmod 600 {path}")
+        value = path.read_text(encoding="ascii").strip()
+        if not value:
+            raise ConfigError(f"key file {path} is empty", hint="restore it from backup; a new key orphans stored data")
+        return value
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return _read_or_create_key_file(path)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

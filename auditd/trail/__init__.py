@@ -1,0 +1,1 @@
+"""The platform's own audit trail: everything auditd's users do, append-only."""

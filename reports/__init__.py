@@ -1,0 +1,1 @@
+"""Report builders: annual self-inspection (自己点検), monthly log review, disclosure (issue: reports)."""
