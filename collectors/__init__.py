@@ -1,0 +1,1 @@
+"""Collectors: turn what municipal systems emit into canonical events and reference records."""

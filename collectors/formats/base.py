@@ -1,0 +1,119 @@
+"""What every reader yields, and the line-level plumbing they share.
+
+Readers work on binary streams and track the byte offset of every line, so a run can checkpoint
+"everything before byte N is stored" and resume there. Lines are decoded one by one: a line that is
+not valid in the declared encoding is quarantined on its own, the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+import pandas as pd
+
+from collectors.profile import Profile
+
+MAX_RAW_TEXT = 4096  # characters of a rejected record kept in quarantine
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record that cannot be read or mapped."""
+
+    line: int
+    reason_code: str
+    reason: str
+    text: str
+
+
+@dataclass
+class RawChunk:
+    """Up to ``chunk_rows`` records as strings, before mapping.
+
+    ``records`` has one column per input column (header names, or ``"0"``, ``"1"`` … for positions,
+    or JSON paths); ``texts`` is each record's own text (its identity); ``lines`` its first line
+    number (1-based). ``end_position`` is the byte offset just after the last line consumed.
+    """
+
+    records: pd.DataFrame
+    texts: list[str]
+    lines: list[int]
+    rejects: list[Reject] = field(default_factory=list)
+    end_position: int = 0
+    end_line: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.texts) + len(self.rejects)
+
+
+class Reader(Protocol):
+    """A format. ``chunks`` must be restartable at any ``end_position`` it has reported."""
+
+    def __init__(self, profile: Profile) -> None: ...
+
+    def chunks(
+        self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int
+    ) -> Iterator[RawChunk]: ...
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_RAW_TEXT else text[:MAX_RAW_TEXT] + f"…(+{len(text) - MAX_RAW_TEXT} characters)"
+
+
+def strip_newline(text: str) -> str:
+    return text.rstrip("\r\n")
+
+
+class LineSource:
+    """Iterates decoded lines of a binary stream, remembering byte offsets and line numbers.
+
+    Undecodable lines are not yielded; they are appended to ``rejects`` (decoded with replacement
+    characters so a person can see roughly what was there).
+    """
+
+    def __init__(self, stream: BinaryIO, encoding: str, *, position: int, line: int) -> None:
+        self._stream = stream
+        normalised = encoding.lower().replace("_", "-")
+        self._encoding = "utf-8" if normalised in ("utf-8-sig", "utf8-sig", "auto") else encoding
+        # "auto": what Excel users produce is UTF-8 (with BOM) or CP932; valid Japanese text in one is
+        # practically never valid in the other, so each line is tried as UTF-8 first, then CP932.
+        self._fallback = "cp932" if normalised == "auto" else None
+        self.position = position
+        self.line = line
+        self.rejects: list[Reject] = []
+        stream.seek(position)
+
+    def _decode(self, raw: bytes) -> str | None:
+        try:
+            return raw.decode(self._encoding)
+        except UnicodeDecodeError as exc:
+            if self._fallback is not None:
+                try:
+                    return raw.decode(self._fallback)
+                except UnicodeDecodeError:
+                    pass
+            shown = strip_newline(raw.decode(self._encoding, errors="replace"))
+            where = (
+                f"not valid {(self._fallback and 'UTF-8 or CP932') or self._encoding} at byte {exc.start} of the line"
+            )
+            self.rejects.append(Reject(self.line, "bad_encoding", where, clip(shown)))
+            return None
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._stream:
+            self.line += 1
+            self.position += len(raw)
+            text = self._decode(raw)
+            if text is None:
+                continue
+            if text.startswith(BOM):
+                text = text[1:]
+            if "\x00" in text:
+                shown = clip(strip_newline(text.replace("\x00", "␀")))
+                self.rejects.append(Reject(self.line, "nul_byte", "the line contains NUL bytes", shown))
+                continue
+            yield text

@@ -1,0 +1,88 @@
+"""JSON lines: one object per line. Fields are addressed by path (``user.id`` for nested objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+import pandas as pd
+
+from collectors.formats.base import LineSource, RawChunk, Reject, clip, strip_newline
+from collectors.profile import Profile
+
+_MISSING = object()
+
+
+def _lookup(obj: Any, path: list[str]) -> Any:
+    for part in path:
+        if isinstance(obj, dict):
+            obj = obj.get(part, _MISSING)
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return _MISSING
+        if obj is _MISSING:
+            return _MISSING
+    return obj
+
+
+def _as_text(value: Any) -> str | None:
+    if value is _MISSING or value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+class JsonLinesReader:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        wanted = {str(c) for spec in profile.fields.values() for c in spec.source_columns()}
+        self.paths = {name: name.split(".") for name in sorted(wanted)}
+
+    def chunks(self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int) -> Iterator[RawChunk]:
+        source = LineSource(stream, self.profile.encoding, position=start_position, line=start_line)
+        records: dict[str, list[str | None]] = {name: [] for name in self.paths}
+        texts: list[str] = []
+        lines: list[int] = []
+        rejects: list[Reject] = []
+        for raw in source:
+            text = strip_newline(raw)
+            if text.strip():
+                try:
+                    obj = orjson.loads(text)
+                except orjson.JSONDecodeError as exc:
+                    rejects.append(Reject(source.line, "bad_json", f"not JSON: {exc}", clip(text)))
+                    obj = None
+                if obj is not None and not isinstance(obj, dict):
+                    rejects.append(Reject(source.line, "bad_json", "a line must hold one JSON object", clip(text)))
+                elif isinstance(obj, dict):
+                    for name, path in self.paths.items():
+                        records[name].append(_as_text(_lookup(obj, path)))
+                    texts.append(text)
+                    lines.append(source.line)
+            rejects.extend(source.rejects)
+            source.rejects.clear()
+            if len(texts) + len(rejects) >= chunk_rows:
+                yield self._chunk(records, texts, lines, rejects, source)
+                records = {name: [] for name in self.paths}
+                texts, lines, rejects = [], [], []
+        rejects.extend(source.rejects)
+        if texts or rejects:
+            yield self._chunk(records, texts, lines, rejects, source)
+
+    @staticmethod
+    def _chunk(
+        records: dict[str, list[str | None]],
+        texts: list[str],
+        lines: list[int],
+        rejects: list[Reject],
+        source: LineSource,
+    ) -> RawChunk:
+        frame = pd.DataFrame({k: pd.array(v, dtype="str") for k, v in records.items()}, index=range(len(texts)))
+        return RawChunk(frame, texts, lines, rejects, end_position=source.position, end_line=source.line)

@@ -1,0 +1,1 @@
+"""Built-in mapping profiles (``*.yaml`` in this directory), one per known vendor format."""
