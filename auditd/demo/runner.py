@@ -1,0 +1,112 @@
+"""``auditd demo``: build the demo municipality, run the pipeline on it, and (by default) serve it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import Engine
+
+from auditd.auth import repository as users_repo
+from auditd.auth.models import PlatformRole
+from auditd.auth.service import create_user
+from auditd.demo.generator import Manifest, generate_city
+from auditd.demo.world import CityConfig
+from auditd.pipeline import PipelineContext, StepResult, run_pipeline
+from auditd.reference.repository import ensure_municipality
+from auditd.settings import Settings
+from auditd.store import migrate
+from auditd.store.db import make_session_factory, session_scope
+
+DEMO_USER = "officer"
+
+
+@dataclass
+class DemoResult:
+    manifest: Manifest
+    steps: list[StepResult]
+    username: str
+    password: str
+    seconds: float
+
+
+def demo_credentials(settings: Settings) -> tuple[str, str]:
+    """The demo officer's login: a random password made once and kept (0600) in the data directory."""
+    path = settings.data_dir / "demo" / "login.json"
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data["username"]), str(data["password"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = "demo-" + secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"username": DEMO_USER, "password": password}, handle)
+    return DEMO_USER, password
+
+
+def ensure_demo_user(engine: Engine, settings: Settings, username: str, password: str) -> None:
+    factory = make_session_factory(engine)
+    with session_scope(factory) as session:
+        if users_repo.by_username(session, settings.municipality_code, username) is None:
+            create_user(
+                session,
+                settings.municipality_code,
+                username,
+                password,
+                PlatformRole.OFFICER,
+                display_name="デモ セキュリティ責任者",
+                actor="demo",
+            )
+
+
+def run_demo(settings: Settings, engine: Engine, config: CityConfig, console: Console) -> DemoResult:
+    started = time.perf_counter()
+    _before, after = migrate.upgrade(engine)
+    console.print(f"store: {engine.url.render_as_string(hide_password=True)} (migration {after})")
+    out = settings.data_dir / "demo" / "city"
+    with console.status("generating the demo municipality…"):
+        manifest = generate_city(out, config)
+    console.print(
+        f"generated {config.name} ({config.municipality_code}): {manifest.counts['residents']:,} residents, "
+        f"{manifest.counts['staff']:,} staff, {manifest.counts['cases']:,} cases, {manifest.events:,} log records "
+        f"in {len(manifest.inputs)} files, {len(manifest.incidents)} planted incidents "
+        f"({manifest.seconds:.1f} s) → {out}"
+    )
+    with engine.begin() as connection:
+        ensure_municipality(
+            connection,
+            config.municipality_code,
+            config.name,
+            prefecture="デモ県",
+            population=config.residents,
+            created_at=datetime.now(UTC),
+        )
+    context = PipelineContext(
+        settings=settings,
+        engine=engine,
+        municipality_code=config.municipality_code,
+        inputs=manifest.inputs,
+        console=console,
+        actor="demo",
+    )
+    steps = run_pipeline(context)
+    username, password = demo_credentials(settings)
+    ensure_demo_user(engine, settings, username, password)
+    return DemoResult(manifest, steps, username, password, time.perf_counter() - started)
+
+
+def truth_summary(manifest: Manifest) -> list[str]:
+    return [f"{i.id} {i.kind:<24} {i.title_ja}" for i in manifest.incidents]
+
+
+def default_config(residents: int, days: int, seed: int) -> CityConfig:
+    return CityConfig(residents=residents, days=days, seed=seed)
+
+
+__all__ = ["DemoResult", "Path", "default_config", "run_demo"]
