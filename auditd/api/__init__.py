@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI application, its dependencies and error rendering."""

@@ -1,0 +1,98 @@
+"""The application factory: one FastAPI app serving the API, the dashboard and the plugins' routers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from auditd import __version__, registry
+from auditd.api import health
+from auditd.errors import AuditdError, AuthenticationRequired
+from auditd.settings import Settings, get_settings
+from auditd.store.db import make_engine, make_session_factory
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
+SESSION_MAX_AGE = 8 * 3600  # one working day
+
+# Everything is served from this origin; nothing is fetched from anywhere else (closed networks).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the application. Tests pass their own settings and engine; ``auditd serve`` passes none."""
+    settings = settings or get_settings()
+    settings.check_secrets()
+    engine = engine or make_engine(settings.db_url)
+    app = FastAPI(
+        title="auditd",
+        version=__version__,
+        description="個人番号を取り扱う事務のアクセス監査 / Access audit for My Number handling",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret("session_secret").hex(),
+        session_cookie="auditd_session",
+        max_age=SESSION_MAX_AGE,
+        same_site="strict",
+        https_only=bool(settings.base_url and settings.base_url.startswith("https://")),
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(AuditdError)
+    async def auditd_error(request: Request, exc: AuditdError) -> Response:
+        if isinstance(exc, AuthenticationRequired) and _wants_html(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        body = {"error": exc.code, "detail": exc.message}
+        if exc.hint:
+            body["hint"] = exc.hint
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"where": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        return JSONResponse({"error": "validation_failed", "detail": problems}, status_code=422)
+
+    app.include_router(health.router)
+    from auditd.dashboard.router import router as dashboard_router
+
+    app.include_router(dashboard_router)
+    for router in registry.load_all("routers").values():
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,1 @@
+"""The platform's own users: officers, auditors, section heads, administrators, API clients."""
