@@ -231,7 +231,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
     counts: dict[str, dict[str, int]] = {}
     for outcome in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
-            if getattr(report, "when", "call") not in ("call", "setup") or (outcome == "passed" and report.when != "call"):
+            if outcome == "passed" and report.when != "call":
                 continue
             node = getattr(report, "nodeid", "")
             backend = next((b for b in ("sqlite", "postgresql") if f"[{b}" in node or f"-{b}]" in node), "no database")
