@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,8 +201,12 @@ class Ingestor:
         full: bool = False,
         progress: Progress | None = None,
         actor: str = "system",
+        complete_only: bool = False,
     ) -> IngestSummary:
-        """Ingest one file. Continues after the last checkpoint of the same input unless ``full``."""
+        """Ingest one file. Continues after the last checkpoint of the same input unless ``full``.
+
+        ``complete_only`` leaves an unterminated last line for a later run (a file still being written).
+        """
         if not path.is_file():
             raise ValidationFailed(f"{path}: no such file")
         if profile.kind != "events":
@@ -237,7 +241,7 @@ class Ingestor:
         try:
             identity = RecordIdentity(self.municipality_code, source, window)
             with path.open("rb") as stream:
-                self._ingest_stream(stream, profile, summary, identity, position, line, progress)
+                self._ingest_stream(stream, profile, summary, identity, position, line, progress, complete_only)
         except BaseException as exc:
             self._finish(summary, "failed", started, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -263,10 +267,12 @@ class Ingestor:
         position: int,
         line: int,
         progress: Progress | None,
+        complete_only: bool = False,
     ) -> None:
         reader = reader_for(profile)
+        rows = self.settings.ingest_chunk_rows
         for chunk in reader.chunks(
-            stream, start_position=position, start_line=line, chunk_rows=self.settings.ingest_chunk_rows
+            stream, start_position=position, start_line=line, chunk_rows=rows, complete_only=complete_only
         ):
             self.store_chunk(chunk, profile, summary, identity)
             if progress is not None:
@@ -279,8 +285,20 @@ class Ingestor:
 
     # -- one chunk ----------------------------------------------------------------------------------
 
-    def store_chunk(self, chunk: RawChunk, profile: Profile, summary: IngestSummary, identity: RecordIdentity) -> None:
-        """Map, protect and store one chunk, with the run's checkpoint, in one transaction."""
+    def store_chunk(
+        self,
+        chunk: RawChunk,
+        profile: Profile,
+        summary: IngestSummary,
+        identity: RecordIdentity,
+        *,
+        framed: bool = False,
+    ) -> None:
+        """Map, protect and store one chunk, with the run's checkpoint, in one transaction.
+
+        ``framed``: the records arrived one by one (listener, push), so a bad record is known by its text
+        and rank in the batch, not by a line number that a retry would change.
+        """
         source = profile.source_name
         events, rejected = map_event_chunk(chunk, profile)
         masked = self._protect(events)
@@ -288,7 +306,7 @@ class Ingestor:
         events["municipality_code"] = self.municipality_code
         events["source"] = source
         events["raw_ref"] = _refs(summary.input, events["_line"])
-        quarantine = self._quarantine_frame(chunk, rejected, source, summary)
+        quarantine = self._quarantine_frame(chunk, rejected, source, summary, framed=framed)
         new_subjects = self._vault_rows(events)
 
         with self.engine.begin() as conn:
@@ -395,7 +413,7 @@ class Ingestor:
         return rows
 
     def _quarantine_frame(
-        self, chunk: RawChunk, rejected: pd.DataFrame, source: str, summary: IngestSummary
+        self, chunk: RawChunk, rejected: pd.DataFrame, source: str, summary: IngestSummary, *, framed: bool = False
     ) -> pd.DataFrame:
         lines = [r.line for r in chunk.rejects] + rejected["_line"].tolist()
         texts = [r.text for r in chunk.rejects] + rejected["_text"].tolist()
@@ -411,17 +429,77 @@ class Ingestor:
             return frame.assign(municipality_code=[], record_key=[], run_id=[], source=[], raw_ref=[], created_at=[])
         frame["raw_text"], _ = mask_series(frame["raw_text"])
         frame["reason"], _ = mask_series(frame["reason"])
-        frame["record_key"] = record_ids(
-            self.municipality_code,
-            source + "\x1fquarantine",
-            (f"{line}\x1f{text}" for line, text in zip(lines, texts, strict=True)),
-        )
+        keys = texts if framed else [f"{line}\x1f{text}" for line, text in zip(lines, texts, strict=True)]
+        frame["record_key"] = record_ids(self.municipality_code, source + "\x1fquarantine", keys)
         frame["municipality_code"] = self.municipality_code
         frame["run_id"] = summary.run_id
         frame["source"] = source
         frame["raw_ref"] = _refs(summary.input, frame["_line"])
         frame["created_at"] = pd.Timestamp(_now())
         return frame
+
+
+class StreamIngest:
+    """Ingest records that arrive already framed (a syslog listener, an HTTP push) as one run.
+
+    Each :meth:`ingest` call is one transaction and one batch. Ids rank identical texts within the
+    batch only, so a sender that retries a batch (after a timeout, a reconnect) stores nothing twice;
+    identical records in one batch stay distinct. Records are referenced as ``<input>:<n>``, ``n``
+    counting from 1 over the run.
+    """
+
+    def __init__(self, ingestor: Ingestor, profile: Profile, input_name: str, *, actor: str = "system") -> None:
+        if profile.kind != "events":
+            raise ValidationFailed(f"profile {profile.name} is for {profile.kind} feeds, not operation logs")
+        self.ingestor = ingestor
+        self.profile = profile
+        self.reader = reader_for(profile)
+        self.actor = actor
+        self.total = IngestSummary(source=profile.source_name, input=input_name)
+        self._started = time.perf_counter()
+        self._next_line = 1
+        with ingestor.engine.begin() as conn:
+            self.total.run_id = events_repo.create_run(
+                conn,
+                municipality_code=ingestor.municipality_code,
+                source=profile.source_name,
+                profile=profile.name,
+                input=input_name[:1024],
+                fingerprint=None,
+                status="running",
+                started_at=_now(),
+            )
+
+    @property
+    def run_id(self) -> int:
+        return self.total.run_id
+
+    def ingest(self, texts: Sequence[str]) -> IngestSummary:
+        """Store one batch of framed records; returns this batch's counts (the run's totals add up)."""
+        batch = IngestSummary(source=self.total.source, input=self.total.input, run_id=self.total.run_id)
+        if not texts:
+            return batch
+        started = time.perf_counter()
+        chunk = self.reader.records(texts, first_line=self._next_line)
+        self._next_line += len(texts)
+        chunk.end_line = self._next_line - 1
+        chunk.end_position = chunk.end_line
+        identity = RecordIdentity(self.ingestor.municipality_code, self.total.source)
+        self.ingestor.store_chunk(chunk, self.profile, batch, identity, framed=True)
+        batch.seconds = time.perf_counter() - started
+        for name in ("read", "accepted", "duplicates", "quarantined", "masked"):
+            setattr(self.total, name, getattr(self.total, name) + getattr(batch, name))
+        self.total.reasons.update(batch.reasons)
+        return batch
+
+    def close(self, status: str = "completed", error: str | None = None) -> IngestSummary:
+        self.ingestor._finish(self.total, status, self._started, error=error)
+        with self.ingestor.engine.begin() as conn:
+            detail = {k: v for k, v in self.total.as_dict().items() if k != "input"}
+            record_trail(
+                conn, self.ingestor.municipality_code, self.actor, "ingest", "ingest_run", str(self.run_id), detail
+            )
+        return self.total
 
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")

@@ -7,7 +7,7 @@ not valid in the declared encoding is quarantined on its own, the rest of the fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -51,12 +51,16 @@ class RawChunk:
 
 
 class Reader(Protocol):
-    """A format. ``chunks`` must be restartable at any ``end_position`` it has reported."""
+    """A format. ``chunks`` reads a stream and must be restartable at any ``end_position`` it has
+    reported; ``records`` parses records that arrived already framed (a listener message, a line of
+    an HTTP push), numbering them from ``first_line``."""
 
     def __init__(self, profile: Profile) -> None: ...
 
+    def records(self, texts: Sequence[str], *, first_line: int) -> RawChunk: ...
+
     def chunks(
-        self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int
+        self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int, complete_only: bool = False
     ) -> Iterator[RawChunk]: ...
 
 
@@ -75,13 +79,17 @@ class LineSource:
     characters so a person can see roughly what was there).
     """
 
-    def __init__(self, stream: BinaryIO, encoding: str, *, position: int, line: int) -> None:
+    def __init__(
+        self, stream: BinaryIO, encoding: str, *, position: int, line: int, complete_only: bool = False
+    ) -> None:
         self._stream = stream
         normalised = encoding.lower().replace("_", "-")
         self._encoding = "utf-8" if normalised in ("utf-8-sig", "utf8-sig", "auto") else encoding
         # "auto": what Excel users produce is UTF-8 (with BOM) or CP932; valid Japanese text in one is
         # practically never valid in the other, so each line is tried as UTF-8 first, then CP932.
         self._fallback = "cp932" if normalised == "auto" else None
+        # A file still being written may end in half a line: with complete_only it is left for later.
+        self._complete_only = complete_only
         self.position = position
         self.line = line
         self.rejects: list[Reject] = []
@@ -105,6 +113,8 @@ class LineSource:
 
     def __iter__(self) -> Iterator[str]:
         for raw in self._stream:
+            if self._complete_only and not raw.endswith(b"\n"):
+                return
             self.line += 1
             self.position += len(raw)
             text = self._decode(raw)

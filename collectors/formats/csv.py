@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 import pandas as pd
 
-from collectors.formats.base import LineSource, RawChunk, Reject, clip, strip_newline
+from collectors.formats.base import BOM, LineSource, RawChunk, Reject, clip, strip_newline
 from collectors.profile import Profile
 
 # A vendor's free-text column can be long, but a field of megabytes is garbage: quarantine it.
@@ -34,11 +34,15 @@ class CsvReader:
         names = [h.strip() for h in header] if header else []
         return names, source.position, source.line
 
-    def chunks(self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int) -> Iterator[RawChunk]:
+    def chunks(
+        self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int, complete_only: bool = False
+    ) -> Iterator[RawChunk]:
         header, data_position, data_line = self._header(stream)
         if start_position < data_position:
             start_position, start_line = data_position, data_line
-        source = LineSource(stream, self.profile.encoding, position=start_position, line=start_line)
+        source = LineSource(
+            stream, self.profile.encoding, position=start_position, line=start_line, complete_only=complete_only
+        )
         consumed: list[tuple[int, str]] = []
 
         def tracked() -> Iterator[str]:
@@ -83,6 +87,40 @@ class CsvReader:
                 rows, texts, lines, rejects = [], [], [], []
         if rows or rejects:
             yield self._chunk(header, rows, texts, lines, rejects, source)
+
+    def records(self, texts: Sequence[str], *, first_line: int) -> RawChunk:
+        """One CSV row per text (no header: ``column_names`` or positions name the columns)."""
+        header = list(self.profile.column_names) if self.profile.column_names else None
+        rows: list[list[str]] = []
+        kept: list[str] = []
+        lines: list[int] = []
+        rejects: list[Reject] = []
+        for offset, raw in enumerate(texts):
+            text = strip_newline(raw.lstrip(BOM))
+            line = first_line + offset
+            if not text.strip():
+                continue
+            if "\x00" in text:
+                rejects.append(
+                    Reject(line, "nul_byte", "the record contains NUL bytes", clip(text.replace("\x00", "␀")))
+                )
+                continue
+            try:
+                row = next(self._reader(iter([text])), [])
+            except csv.Error as exc:
+                rejects.append(Reject(line, "bad_csv", f"unreadable CSV: {exc}", clip(text)))
+                continue
+            if header is None:
+                header = [str(i) for i in range(len(row))]
+            if len(row) != len(header):
+                rejects.append(Reject(line, "wrong_columns", f"{len(row)} columns, expected {len(header)}", clip(text)))
+                continue
+            rows.append(row)
+            kept.append(text)
+            lines.append(line)
+        columns = header or []
+        frame = pd.DataFrame(rows, columns=columns, dtype="str") if rows else pd.DataFrame(columns=columns, dtype="str")
+        return RawChunk(frame, kept, lines, rejects)
 
     @staticmethod
     def _chunk(

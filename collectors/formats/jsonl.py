@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import orjson
 import pandas as pd
 
-from collectors.formats.base import LineSource, RawChunk, Reject, clip, strip_newline
+from collectors.formats.base import BOM, LineSource, RawChunk, Reject, clip, strip_newline
 from collectors.profile import Profile
 
 _MISSING = object()
@@ -45,27 +45,52 @@ class JsonLinesReader:
         wanted = {str(c) for spec in profile.fields.values() for c in spec.source_columns()}
         self.paths = {name: name.split(".") for name in sorted(wanted)}
 
-    def chunks(self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int) -> Iterator[RawChunk]:
-        source = LineSource(stream, self.profile.encoding, position=start_position, line=start_line)
+    def _parse(
+        self,
+        text: str,
+        line: int,
+        records: dict[str, list[str | None]],
+        texts: list[str],
+        lines: list[int],
+        rejects: list[Reject],
+    ) -> None:
+        if not text.strip():
+            return
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            rejects.append(Reject(line, "bad_json", f"not JSON: {exc}", clip(text)))
+            return
+        if not isinstance(obj, dict):
+            rejects.append(Reject(line, "bad_json", "a line must hold one JSON object", clip(text)))
+            return
+        for name, path in self.paths.items():
+            records[name].append(_as_text(_lookup(obj, path)))
+        texts.append(text)
+        lines.append(line)
+
+    def records(self, texts: Sequence[str], *, first_line: int) -> RawChunk:
+        records: dict[str, list[str | None]] = {name: [] for name in self.paths}
+        kept: list[str] = []
+        lines: list[int] = []
+        rejects: list[Reject] = []
+        for offset, raw in enumerate(texts):
+            self._parse(strip_newline(raw.lstrip(BOM)), first_line + offset, records, kept, lines, rejects)
+        frame = pd.DataFrame({k: pd.array(v, dtype="str") for k, v in records.items()}, index=range(len(kept)))
+        return RawChunk(frame, kept, lines, rejects)
+
+    def chunks(
+        self, stream: BinaryIO, *, start_position: int, start_line: int, chunk_rows: int, complete_only: bool = False
+    ) -> Iterator[RawChunk]:
+        source = LineSource(
+            stream, self.profile.encoding, position=start_position, line=start_line, complete_only=complete_only
+        )
         records: dict[str, list[str | None]] = {name: [] for name in self.paths}
         texts: list[str] = []
         lines: list[int] = []
         rejects: list[Reject] = []
         for raw in source:
-            text = strip_newline(raw)
-            if text.strip():
-                try:
-                    obj = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    rejects.append(Reject(source.line, "bad_json", f"not JSON: {exc}", clip(text)))
-                    obj = None
-                if obj is not None and not isinstance(obj, dict):
-                    rejects.append(Reject(source.line, "bad_json", "a line must hold one JSON object", clip(text)))
-                elif isinstance(obj, dict):
-                    for name, path in self.paths.items():
-                        records[name].append(_as_text(_lookup(obj, path)))
-                    texts.append(text)
-                    lines.append(source.line)
+            self._parse(strip_newline(raw), source.line, records, texts, lines, rejects)
             rejects.extend(source.rejects)
             source.rejects.clear()
             if len(texts) + len(rejects) >= chunk_rows:

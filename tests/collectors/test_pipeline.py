@@ -296,3 +296,46 @@ def test_values_longer_than_the_store_allows_are_quarantined_not_a_crash(
     )
     summary = Ingestor(engine, settings).ingest_file(path, resolve_profile("demo-tax"))
     assert (summary.accepted, summary.quarantined, dict(summary.reasons)) == (1, 1, {"too_long": 1})
+
+
+def test_stream_ingest_of_framed_records_is_idempotent_per_batch(engine: Engine, settings: Settings):
+    from collectors.pipeline import StreamIngest
+
+    ingestor = Ingestor(engine, settings)
+    stream = StreamIngest(ingestor, resolve_profile("demo-welfare"), "push:welfare")
+    line = ('{"time": "2026-02-03T09:00:00+09:00", "operator": {"id": "w1"}, "business": "kokuho", "op": "VIEW",'
+            ' "target": {"atena": "77"}, "status": "OK"}')  # fmt: skip
+    first = stream.ingest([line, line, "garbage"])  # two identical records in one batch stay two
+    assert (first.accepted, first.quarantined) == (2, 1)
+    retried = stream.ingest([line, line, "garbage"])  # the sender retries the same batch
+    assert (retried.accepted, retried.duplicates) == (0, 2)
+    total = stream.close()
+    assert (total.read, total.accepted, total.duplicates, total.quarantined) == (6, 2, 2, 2)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM quarantine")).scalar_one() == 1, "the retried bad record once"
+        refs = sorted(conn.execute(text("SELECT raw_ref FROM events")).scalars())
+        run = conn.execute(text("SELECT status, accepted, duplicates FROM ingest_runs")).one()
+    assert refs == ["push:welfare:1", "push:welfare:2"]
+    assert tuple(run) == ("completed", 2, 2)
+
+
+def test_csv_records_without_a_file(engine: Engine, settings: Settings):
+    from collectors.pipeline import StreamIngest
+
+    stream = StreamIngest(Ingestor(engine, settings), resolve_profile("demo-linkage"), "listener:test")
+    batch = stream.ingest(["2026-02-03 10:00:00\tu1\tT1\tINQ\tJM01\t12\t他団体\t00", "a\tb"])
+    assert (batch.accepted, batch.quarantined, dict(batch.reasons)) == (1, 1, {"wrong_columns": 1})
+
+
+def test_a_half_written_last_line_is_left_for_the_next_run(engine: Engine, settings: Settings, tmp_path: Path):
+    path = tmp_path / "live.csv"
+    path.write_bytes(
+        (TAX_HEADER + "\r\n" + "R08.02.03 09:00:00,u1,T1,S1,11,K0101,01,1,1,0,\r\n" + "R08.02.03 09:0").encode("cp932")
+    )
+    ingestor = Ingestor(engine, settings)
+    first = ingestor.ingest_file(path, resolve_profile("demo-tax"), complete_only=True)
+    assert (first.read, first.accepted, first.quarantined) == (1, 1, 0)
+    with path.open("ab") as handle:
+        handle.write("1:00,u1,T1,S1,11,K0101,01,2,1,0,\r\n".encode("cp932"))
+    second = ingestor.ingest_file(path, resolve_profile("demo-tax"), complete_only=True)
+    assert (second.read, second.accepted, second.quarantined) == (1, 1, 0)
