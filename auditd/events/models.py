@@ -2,19 +2,37 @@
 
 ``events`` is append-only (triggers refuse UPDATE and DELETE on both backends) and, on PostgreSQL,
 range-partitioned by month on ``ts``; partitions are created as data arrives
-(:mod:`auditd.store.partitions`). Its primary key includes ``ts`` because a partitioned table's
-unique keys must contain the partition key; ``event_id`` is derived from the source record, whose
-timestamp never changes, so the pair is as unique as the id alone.
+(:mod:`auditd.store.partitions`).
+
+Its primary key is ``(ts, event_id)``: a partitioned table's unique keys must contain the partition
+key, and leading with time makes the key grow at its end (ingest appends) and serve time-window
+reads, so no separate time index is needed. ``event_id`` is derived from the source record, whose
+timestamp never changes, so the pair is as unique as the id alone; its first 48 bits are the
+millisecond of ``ts``, so a lookup by id alone is a narrow range of the primary key.
+
+Where an event came from is ``batch_id`` → batch → run (the file or stream) plus ``raw_pos`` (the line
+in the file, or the message number in the stream): the path is stored once per run, not per event.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from auditd.store.base import Base, MunicipalityScoped, UTCDateTime
+from auditd.store.base import Base, EventId, MunicipalityScoped, UTCDateTime
 
 #: Canonical actions (the policy engine and detectors know these; profiles map vendor codes to them).
 ACTIONS = (
@@ -30,6 +48,7 @@ class Event(MunicipalityScoped, Base):
 
     __tablename__ = "events"
     __table_args__ = (
+        PrimaryKeyConstraint("ts", "event_id"),
         Index("ix_events_user_ts", "municipality_code", "user_id", "ts"),
         Index(
             "ix_events_subject_ts",
@@ -39,12 +58,11 @@ class Event(MunicipalityScoped, Base):
             postgresql_where=text("subject_hash IS NOT NULL"),
             sqlite_where=text("subject_hash IS NOT NULL"),
         ),
-        Index("ix_events_ts", "municipality_code", "ts"),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
 
-    event_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
-    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_id: Mapped[str] = mapped_column(EventId)
     source: Mapped[str] = mapped_column(String(64))
     system: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(64))
@@ -62,7 +80,7 @@ class Event(MunicipalityScoped, Base):
     seq: Mapped[int | None] = mapped_column(BigInteger)
     pii_masked: Mapped[bool] = mapped_column(Boolean, default=False)
     batch_id: Mapped[int] = mapped_column(Integer)
-    raw_ref: Mapped[str] = mapped_column(String(512))
+    raw_pos: Mapped[int] = mapped_column(BigInteger)
 
 
 class Source(MunicipalityScoped, Base):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Integer, func, insert, select, update
+import psycopg
+from sqlalchemy import Connection, Integer, String, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,53 +21,121 @@ from auditd.store.sql import local_day, local_hour
 
 #: Column order of the bulk paths (and of the canonical event frame produced by collectors).
 EVENT_COLUMNS: tuple[str, ...] = (
-    "municipality_code", "event_id", "ts", "source", "system", "user_id", "terminal_id", "session_id",
+    "municipality_code", "ts", "event_id", "source", "system", "user_id", "terminal_id", "session_id",
     "jimu", "action", "screen", "function", "subject_hash", "subject_count", "result", "auth_factors",
-    "detail", "seq", "pii_masked", "batch_id", "raw_ref",
+    "detail", "seq", "pii_masked", "batch_id", "raw_pos",
 )  # fmt: skip
 QUARANTINE_COLUMNS: tuple[str, ...] = (
     "municipality_code", "record_key", "run_id", "source", "raw_ref", "reason_code", "reason", "raw_text",
     "created_at",
 )  # fmt: skip
+SUBJECT_COLUMNS: tuple[str, ...] = ("municipality_code", "subject_hash", "sealed", "is_mynumber", "first_seen")
+_TIME_COLUMNS = frozenset({"ts", "created_at", "first_seen"})
 
 
-def _timestamps_as_text(values: pd.Series, dialect: str) -> np.ndarray:
-    """UTC instants as the text each backend stores or parses (vectorised; no per-row datetime objects)."""
-    utc = pd.to_datetime(values, utc=True).dt.tz_localize(None).astype("datetime64[us]")
-    text = pd.Series(np.datetime_as_string(utc.to_numpy(), unit="us"), dtype="str").str.replace("T", " ")
-    if dialect == "postgresql":
-        text = text + "+00"
-    return text.to_numpy(dtype=object)
+def _values(series: pd.Series, column: str, dialect: str) -> list[Any]:
+    """One column as plain Python values in the form the backend's bulk path takes, vectorised.
+
+    SQLite: instants as integer microseconds, event ids as 16 bytes, booleans as 0/1. PostgreSQL COPY:
+    instants as ISO text in UTC, event ids as hex (uuid input), booleans as they are.
+    """
+    if column in _TIME_COLUMNS:
+        instants = pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")
+        if dialect == "postgresql":
+            text = pd.Series(np.datetime_as_string(instants.dt.tz_localize(None).to_numpy(), unit="us"), dtype="str")
+            return (text.str.replace("T", " ") + "+00").tolist()
+        return [int(v) for v in instants.astype("int64").tolist()]
+    if column == "event_id" and dialect == "postgresql":
+        return [value.hex() for value in series.tolist()]
+    if series.dtype == bool:
+        return series.tolist() if dialect == "postgresql" else series.astype("int64").tolist()
+    values: list[Any] = series.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]
+    return values
 
 
-def _rows(
-    frame: pd.DataFrame, columns: Sequence[str], dialect: str, time_columns: Sequence[str]
-) -> list[tuple[Any, ...]]:
-    data: dict[str, np.ndarray] = {}
+#: Rows turned into Python tuples at a time: the tuples of a whole chunk would cost more memory than
+#: everything else the pipeline holds.
+ROW_SLICE = 10_000
+
+
+def _rows(frame: pd.DataFrame, columns: Sequence[str], dialect: str) -> list[tuple[Any, ...]]:
+    return list(zip(*(_values(frame[c], c, dialect) for c in columns), strict=True))
+
+
+def row_slices(frame: pd.DataFrame, columns: Sequence[str], dialect: str) -> Iterator[list[tuple[Any, ...]]]:
+    for start in range(0, len(frame), ROW_SLICE):
+        yield _rows(frame.iloc[start : start + ROW_SLICE], columns, dialect)
+
+
+def _literal(value: Any) -> str:
+    """A value as an SQL literal (only types the bulk paths produce: None, int, bool, str)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def _constant(series: pd.Series) -> tuple[bool, Any]:
+    """Whether every value of the slice is the same (a NULL counts as a value), and that value."""
+    if series.empty:
+        return False, None
+    missing = series.isna()
+    if missing.all():
+        return True, None
+    if missing.any():
+        return False, None
+    first = series.iloc[0]
+    if not isinstance(first, str | int | bool | np.integer | np.bool_):
+        return False, None
+    return bool((series == first).all()), first
+
+
+def _split_constants(
+    part: pd.DataFrame, columns: Sequence[str], dialect: str
+) -> tuple[list[str], dict[str, str], list[tuple[Any, ...]]]:
+    """Columns that vary (bound per row) and columns constant in this slice (written once as literals:
+    the municipality, the source, the batch, and often several NULL columns, a third of the binding)."""
+    varying: list[str] = []
+    constants: dict[str, str] = {}
     for column in columns:
-        series = frame[column]
-        if column in time_columns:
-            data[column] = _timestamps_as_text(series, dialect)
-        elif series.dtype == bool:
-            data[column] = (
-                series.to_numpy(dtype=object)
-                if dialect == "postgresql"
-                else series.to_numpy(dtype=np.int64).astype(object)
-            )
-        else:
-            data[column] = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
-    return list(zip(*(data[c] for c in columns), strict=True))
+        same, _ = _constant(part[column]) if column not in _TIME_COLUMNS and column != "event_id" else (False, None)
+        if same:
+            try:
+                constants[column] = _literal(_values(part[column].iloc[:1], column, dialect)[0])
+                continue
+            except TypeError:
+                pass
+        varying.append(column)
+    return varying, constants, _rows(part, varying, dialect)
 
 
 def _copy_insert(
-    connection: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]], conflict: str
+    connection: Connection, table: str, columns: Sequence[str], slices: Iterable[list[tuple[Any, ...]]], conflict: str
 ) -> int:
-    """PostgreSQL: COPY into a temporary twin of ``table``, then INSERT … ON CONFLICT DO NOTHING."""
+    """PostgreSQL: COPY straight into ``table`` when nothing in the batch is stored yet (new log lines:
+    the usual case); if a key is already there, undo that attempt (a savepoint) and COPY into a
+    temporary twin instead, then INSERT … ON CONFLICT DO NOTHING."""
     raw = connection.connection.driver_connection
     assert raw is not None
-    stage = f"_stage_{table}"
+    rows = [row for part in slices for row in part]
     column_list = ", ".join(columns)
     with raw.cursor() as cursor:
+        cursor.execute("SAVEPOINT auditd_direct_copy")
+        try:
+            with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT auditd_direct_copy")
+        else:
+            cursor.execute("RELEASE SAVEPOINT auditd_direct_copy")
+            return len(rows)
+        stage = f"_stage_{table}"
         # only the copied columns, no constraints: the target's own constraints apply on INSERT
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
@@ -83,21 +152,33 @@ def _copy_insert(
     return int(inserted)
 
 
+def _sqlite_insert(connection: Connection, table: str, columns: Sequence[str], frame: pd.DataFrame) -> int:
+    inserted = 0
+    for start in range(0, len(frame), ROW_SLICE):
+        varying, constants, rows = _split_constants(frame.iloc[start : start + ROW_SLICE], columns, "sqlite")
+        names = ", ".join([*varying, *constants])
+        values = ", ".join(["?"] * len(varying) + list(constants.values()))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"
+        inserted += int(connection.exec_driver_sql(sql, rows).rowcount)
+    return inserted
+
+
 def insert_events(connection: Connection, frame: pd.DataFrame) -> int:
-    """Store canonical events; ids already stored are skipped. Returns how many were new."""
+    """Store canonical events; ids already stored are skipped. Returns how many were new.
+
+    ``event_id`` is 16 bytes (see ``collectors.pipeline.RecordIdentity``). Rows go in sorted by resident:
+    the resident index then takes each batch in one sweep instead of jumping across the whole tree,
+    which keeps ingest fast once the store is larger than memory.
+    """
     if frame.empty:
         return 0
     dialect = connection.dialect.name
-    rows = _rows(frame, EVENT_COLUMNS, dialect, ("ts",))
+    ordered = frame.sort_values("subject_hash", na_position="last", kind="stable")
     if dialect == "postgresql":
         ensure_event_partitions(connection, months_present(frame["ts"]))
-        return _copy_insert(connection, "events", EVENT_COLUMNS, rows, "(event_id, ts)")
-    placeholders = ", ".join("?" for _ in EVENT_COLUMNS)
-    result = connection.exec_driver_sql(
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
-        rows,
-    )
-    return int(result.rowcount)
+        slices = row_slices(ordered, EVENT_COLUMNS, dialect)
+        return _copy_insert(connection, "events", EVENT_COLUMNS, slices, "(ts, event_id)")
+    return _sqlite_insert(connection, "events", EVENT_COLUMNS, ordered)
 
 
 def insert_quarantine(connection: Connection, frame: pd.DataFrame) -> int:
@@ -105,24 +186,22 @@ def insert_quarantine(connection: Connection, frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0
     dialect = connection.dialect.name
-    rows = _rows(frame, QUARANTINE_COLUMNS, dialect, ("created_at",))
     if dialect == "postgresql":
-        return _copy_insert(connection, "quarantine", QUARANTINE_COLUMNS, rows, "(municipality_code, record_key)")
-    placeholders = ", ".join("?" for _ in QUARANTINE_COLUMNS)
-    result = connection.exec_driver_sql(
-        f"INSERT INTO quarantine ({', '.join(QUARANTINE_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
-        rows,
-    )
-    return int(result.rowcount)
+        slices = row_slices(frame, QUARANTINE_COLUMNS, dialect)
+        return _copy_insert(connection, "quarantine", QUARANTINE_COLUMNS, slices, "(municipality_code, record_key)")
+    return _sqlite_insert(connection, "quarantine", QUARANTINE_COLUMNS, frame)
 
 
-def insert_subjects(connection: Connection, rows: list[dict[str, Any]]) -> None:
+def insert_subjects(connection: Connection, frame: pd.DataFrame) -> None:
     """Add vault entries for pseudonyms not stored yet (existing ones are left as they are)."""
-    if not rows:
+    if frame.empty:
         return
     dialect = connection.dialect.name
-    statement = (pg_insert(Subject) if dialect == "postgresql" else sqlite_insert(Subject)).on_conflict_do_nothing()
-    connection.execute(statement, rows)
+    if dialect == "postgresql":
+        slices = row_slices(frame, SUBJECT_COLUMNS, dialect)
+        _copy_insert(connection, "subjects", SUBJECT_COLUMNS, slices, "(municipality_code, subject_hash)")
+    else:
+        _sqlite_insert(connection, "subjects", SUBJECT_COLUMNS, frame)
 
 
 def known_subjects(connection: Connection, municipality_code: str, hashes: Sequence[str]) -> set[str]:
@@ -348,3 +427,25 @@ def quarantine_count(connection: Connection, municipality_code: str) -> int:
             .where(QuarantinedRecord.municipality_code == municipality_code)
         ).scalar_one()
     )
+
+
+def raw_ref_column(dialect: str) -> Any:
+    """``<input>:<position>`` of an event (the file and line, or the stream and message number),
+    composed from its batch's run; select it with :func:`with_raw_ref`."""
+    runs = table_of(IngestRun)
+    events = table_of(Event)
+    return (runs.c.input + ":" + cast(events.c.raw_pos, String)).label("raw_ref")
+
+
+def with_raw_ref(connection: Connection, stmt: Any) -> Any:
+    """Add the join that gives each event its ``raw_ref`` to a SELECT over ``events``."""
+    events, batches, runs = table_of(Event), table_of(IngestBatch), table_of(IngestRun)
+    joined = events.join(batches, batches.c.id == events.c.batch_id).join(runs, runs.c.id == batches.c.run_id)
+    return stmt.add_columns(raw_ref_column(connection.dialect.name)).select_from(joined)
+
+
+def raw_refs(connection: Connection, municipality_code: str) -> list[str]:
+    """Every event's ``raw_ref``, sorted (for checks and exports)."""
+    events = table_of(Event)
+    stmt = with_raw_ref(connection, select().where(events.c.municipality_code == municipality_code))
+    return sorted(str(r) for r in connection.execute(stmt).scalars())

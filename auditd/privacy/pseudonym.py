@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from hashlib import sha256
 
+import numpy as np
 import pandas as pd
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
@@ -25,36 +26,25 @@ def normalize_identifier(value: str) -> str:
 
 
 class Pseudonymiser:
-    """Turns resident identifiers into pseudonyms; caches them, as residents repeat in logs."""
+    """Turns resident identifiers into pseudonyms. No cache: :meth:`series` hashes each distinct value of
+    a column once, which is where repetition is, and a cache of a city's residents would cost more
+    memory than the hashing it saves."""
 
-    def __init__(self, key: bytes, municipality_code: str, *, cache_limit: int = 2_000_000) -> None:
+    def __init__(self, key: bytes, municipality_code: str) -> None:
         self._key = key
         self._prefix = f"{municipality_code}:".encode()
-        self._cache: dict[str, str] = {}
-        self._cache_limit = cache_limit
 
     def one(self, identifier: str) -> str:
-        cached = self._cache.get(identifier)
-        if cached is not None:
-            return cached
         digest = hmac.digest(self._key, self._prefix + normalize_identifier(identifier).encode(), sha256)
-        value = digest.hex()[:PSEUDONYM_HEX_CHARS]
-        if len(self._cache) >= self._cache_limit:
-            self._cache.clear()
-        self._cache[identifier] = value
-        return value
+        return digest.hex()[:PSEUDONYM_HEX_CHARS]
 
     def series(self, identifiers: pd.Series) -> pd.Series:
         """Pseudonyms for a column of identifiers; NA and blank stay NA. One HMAC per distinct value."""
-        present = identifiers.notna() & (identifiers.astype("str").str.strip() != "")
-        out = pd.Series(pd.NA, index=identifiers.index, dtype="str")
-        if not present.any():
-            return out
-        values = identifiers[present].astype("str")
-        uniques = pd.unique(values)
-        mapping = {u: self.one(u) for u in uniques}
-        out[present] = values.map(mapping)
-        return out
+        codes, uniques = pd.factorize(identifiers.astype("str").str.strip().replace("", None))
+        if not len(uniques):
+            return pd.Series(pd.NA, index=identifiers.index, dtype="str")
+        hashed = np.array([self.one(str(u)) for u in uniques] + [None], dtype=object)
+        return pd.Series(hashed[codes], index=identifiers.index, dtype="str")  # code -1 (missing) → None
 
 
 def household_pseudonym(key: bytes, municipality_code: str, household: str) -> str:

@@ -9,7 +9,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 from auditd.settings import get_settings
-from auditd.store.base import UTCDateTime
+from auditd.store.base import EventId, UTCDateTime
 from auditd.store.db import make_engine
 from auditd.store.models import Base
 
@@ -30,9 +30,11 @@ def _run(connection: Connection) -> None:
 
 
 def _render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
-    # Migrations must not import application types: UTCDateTime is a plain timezone-aware DateTime.
+    # Migrations must not import application types: spell them with plain SQLAlchemy variants.
     if type_ == "type" and isinstance(obj, UTCDateTime):
-        return "sa.DateTime(timezone=True)"
+        return 'sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")'
+    if type_ == "type" and isinstance(obj, EventId):
+        return 'sa.Uuid(as_uuid=False).with_variant(sa.LargeBinary(16), "sqlite")'
     return False
 
 

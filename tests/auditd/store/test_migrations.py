@@ -39,7 +39,7 @@ def test_upgrade_is_idempotent_and_downgrade_round_trips(engine: Engine):
 def _event(ts: datetime, **overrides: object) -> dict[str, object]:
     row: dict[str, object] = {
         "municipality_code": "999997",
-        "event_id": os.urandom(16).hex(),
+        "event_id": os.urandom(16),
         "ts": ts,
         "source": "t",
         "system": "税務",
@@ -58,7 +58,7 @@ def _event(ts: datetime, **overrides: object) -> dict[str, object]:
         "seq": None,
         "pii_masked": False,
         "batch_id": 1,
-        "raw_ref": "test:1",
+        "raw_pos": 1,
     }
     row.update(overrides)
     return row

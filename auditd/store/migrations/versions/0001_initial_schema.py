@@ -68,7 +68,6 @@ def _drop_append_only_triggers() -> None:
 
 
 def upgrade() -> None:
-
     op.create_table(
         "accounts",
         sa.Column("municipality_code", sa.String(length=6), nullable=False),
@@ -97,8 +96,8 @@ def upgrade() -> None:
         sa.Column("subject_hash", sa.String(length=32), nullable=False),
         sa.Column("section_code", sa.String(length=32), nullable=True),
         sa.Column("assignee", sa.String(length=32), nullable=True),
-        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
         sa.PrimaryKeyConstraint("municipality_code", "case_id", name=op.f("pk_cases")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
@@ -107,8 +106,8 @@ def upgrade() -> None:
     op.create_table(
         "events",
         sa.Column("municipality_code", sa.String(length=6), nullable=False),
-        sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
-        sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ts", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.Uuid(as_uuid=False).with_variant(sa.LargeBinary(16), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("system", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -126,8 +125,8 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=True),
         sa.Column("pii_masked", sa.Boolean(), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=False),
-        sa.Column("raw_ref", sa.String(length=512), nullable=False),
-        sa.PrimaryKeyConstraint("event_id", "ts", name=op.f("pk_events")),
+        sa.Column("raw_pos", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("ts", "event_id", name=op.f("pk_events")),
         postgresql_partition_by="RANGE (ts)",
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
@@ -138,7 +137,6 @@ def upgrade() -> None:
             postgresql_where=sa.text("subject_hash IS NOT NULL"),
             sqlite_where=sa.text("subject_hash IS NOT NULL"),
         )
-        batch_op.create_index("ix_events_ts", ["municipality_code", "ts"], unique=False)
         batch_op.create_index("ix_events_user_ts", ["municipality_code", "user_id", "ts"], unique=False)
 
     op.create_table(
@@ -166,8 +164,8 @@ def upgrade() -> None:
         sa.Column("input", sa.String(length=1024), nullable=False),
         sa.Column("fingerprint", sa.String(length=80), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
         sa.Column("records_read", sa.BigInteger(), nullable=False),
         sa.Column("accepted", sa.BigInteger(), nullable=False),
         sa.Column("duplicates", sa.BigInteger(), nullable=False),
@@ -190,7 +188,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("prefecture", sa.String(length=16), nullable=True),
         sa.Column("population", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("municipality_code", name=op.f("pk_municipalities")),
     )
     op.create_table(
@@ -201,8 +199,8 @@ def upgrade() -> None:
         sa.Column("jimu", sa.String(length=64), nullable=True),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column("max_count", sa.Integer(), nullable=True),
-        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
+        sa.Column("valid_to", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.Column("approver", sa.String(length=32), nullable=True),
         sa.Column("purpose", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("municipality_code", "approval_id", name=op.f("pk_output_approvals")),
@@ -233,10 +231,10 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=256), nullable=False),
         sa.Column("totp_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("locked_until", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
         sa.Column("disabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
+        sa.Column("last_login_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_platform_users")),
     )
     with op.batch_alter_table("platform_users", schema=None) as batch_op:
@@ -274,8 +272,8 @@ def upgrade() -> None:
         sa.Column("system", sa.String(length=64), nullable=True),
         sa.Column("expected_max_silence_hours", sa.Integer(), nullable=True),
         sa.Column("push_token_hash", sa.String(length=128), nullable=True),
-        sa.Column("last_event_ts", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_event_ts", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sources")),
     )
     with op.batch_alter_table("sources", schema=None) as batch_op:
@@ -319,7 +317,7 @@ def upgrade() -> None:
         sa.Column("subject_hash", sa.String(length=32), nullable=False),
         sa.Column("sealed", sa.LargeBinary(), nullable=True),
         sa.Column("is_mynumber", sa.Boolean(), nullable=False),
-        sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("municipality_code", "subject_hash", name=op.f("pk_subjects")),
     )
     op.create_table(
@@ -337,7 +335,7 @@ def upgrade() -> None:
         "trail",
         sa.Column("municipality_code", sa.String(length=6), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ts", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("target_type", sa.String(length=32), nullable=True),
@@ -369,10 +367,10 @@ def upgrade() -> None:
         sa.Column("municipality_code", sa.String(length=6), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.Column("event_count", sa.Integer(), nullable=False),
-        sa.Column("min_ts", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("max_ts", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("min_ts", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
+        sa.Column("max_ts", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=True),
         sa.Column("digest", sa.LargeBinary(length=32), nullable=True),
         sa.Column("prev_digest", sa.LargeBinary(length=32), nullable=True),
         sa.ForeignKeyConstraint(["run_id"], ["ingest_runs.id"], name=op.f("fk_ingest_batches_run_id_ingest_runs")),
@@ -389,7 +387,7 @@ def upgrade() -> None:
         sa.Column("reason_code", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raw_text", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["ingest_runs.id"], name=op.f("fk_quarantine_run_id_ingest_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantine")),
     )
@@ -402,7 +400,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _drop_append_only_triggers()
-
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.drop_index("uq_quarantine_record")
         batch_op.drop_index("ix_quarantine_run")
@@ -454,7 +451,6 @@ def downgrade() -> None:
     op.drop_table("grants")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_user_ts")
-        batch_op.drop_index("ix_events_ts")
         batch_op.drop_index(
             "ix_events_subject_ts",
             postgresql_where=sa.text("subject_hash IS NOT NULL"),
