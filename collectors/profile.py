@@ -109,9 +109,11 @@ class Profile(BaseModel):
         if value == "auto":
             return value
         try:
-            codecs.lookup(value)
+            info = codecs.lookup(value)
         except LookupError as exc:
             raise ValueError(f"unknown encoding {value!r} (cp932, utf-8, utf-8-sig, euc-jp …)") from exc
+        if not getattr(info, "_is_text_encoding", True):  # base64, zlib, rot13: codecs, not text encodings
+            raise ValueError(f"{value!r} is not a text encoding (cp932, utf-8, utf-8-sig, euc-jp …)")
         return value
 
     @field_validator("kind")

@@ -205,7 +205,8 @@ class ReferenceImporter:
                 known = events_repo.known_subjects(
                     conn, self.municipality_code, [str(r["subject_hash"]) for r in vault_rows]
                 )
-                events_repo.insert_subjects(conn, [r for r in vault_rows if r["subject_hash"] not in known])
+                fresh = [r for r in vault_rows if r["subject_hash"] not in known]
+                events_repo.insert_subjects(conn, pd.DataFrame(fresh, columns=list(events_repo.SUBJECT_COLUMNS)))
             events_repo.update_run(conn, run_id, accepted=stored, quarantined=len(quarantine))
             summary.stored = stored
             summary.quarantined = len(quarantine)
@@ -249,7 +250,7 @@ class ReferenceImporter:
         frame["record_key"] = record_ids(
             self.municipality_code,
             source,
-            (f"{ln}\x1f{t}" for ln, t in zip(frame["_line"], frame["raw_text"], strict=True)),
+            [f"{ln}\x1f{t}" for ln, t in zip(frame["_line"], frame["raw_text"], strict=True)],
         )
         frame["municipality_code"] = self.municipality_code
         frame["source"] = source

@@ -72,6 +72,65 @@ def strip_newline(text: str) -> str:
     return text.rstrip("\r\n")
 
 
+def decode_line(raw: bytes, encoding: str) -> tuple[str | None, str | None]:
+    """(text, None) or (None, reason). ``auto``: UTF-8, else CP932 (see :class:`LineSource`)."""
+    primary = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig", "auto") else encoding
+    try:
+        return raw.decode(primary), None
+    except UnicodeDecodeError as exc:
+        if encoding == "auto":
+            try:
+                return raw.decode("cp932"), None
+            except UnicodeDecodeError:
+                pass
+        label = "UTF-8 or CP932" if encoding == "auto" else primary
+        return None, f"not valid {label} at byte {exc.start} of the line"
+
+
+@dataclass
+class DecodedBlock:
+    """Complete lines of a block: their text (None when undecodable) and their size in bytes."""
+
+    texts: list[str | None]
+    raw_sizes: list[int]
+    bad: list[tuple[int, str, str]]  # (index in block, reason, text shown with replacement characters)
+
+    @property
+    def byte_length(self) -> int:
+        return sum(self.raw_sizes)
+
+    def slice(self, start: int, stop: int) -> DecodedBlock:
+        bad = [(i - start, reason, text) for i, reason, text in self.bad if start <= i < stop]
+        return DecodedBlock(self.texts[start:stop], self.raw_sizes[start:stop], bad)
+
+
+def split_block(body: bytes, encoding: str) -> DecodedBlock:
+    """Split a block of whole lines and decode it: in one call when it is all valid (the usual case),
+    line by line otherwise, so one bad byte costs one line, not the block."""
+    raw_lines = body.split(b"\n")
+    if body.endswith(b"\n"):
+        raw_lines.pop()
+    sizes = [len(r) + 1 for r in raw_lines]
+    if not body.endswith(b"\n"):
+        sizes[-1] -= 1
+    primary = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig", "auto") else encoding
+    try:
+        texts: list[str | None] = list(body.decode(primary).split("\n"))
+        if body.endswith(b"\n"):
+            texts.pop()
+        return DecodedBlock(texts, sizes, [])
+    except UnicodeDecodeError:
+        pass
+    texts, bad = [], []
+    for i, raw in enumerate(raw_lines):
+        text, reason = decode_line(raw, encoding)
+        texts.append(text)
+        if reason is not None:
+            shown = strip_newline(raw.decode(primary, errors="replace"))
+            bad.append((i, reason, clip(shown)))
+    return DecodedBlock(texts, sizes, bad)
+
+
 class LineSource:
     """Iterates decoded lines of a binary stream, remembering byte offsets and line numbers.
 

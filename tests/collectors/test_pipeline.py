@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 
+from auditd.events import repository as events_repo
 from auditd.events.models import Event
 from auditd.privacy.mynumber import check_digit
 from auditd.privacy.pseudonym import Pseudonymiser
@@ -313,7 +314,7 @@ def test_stream_ingest_of_framed_records_is_idempotent_per_batch(engine: Engine,
     assert (total.read, total.accepted, total.duplicates, total.quarantined) == (6, 2, 2, 2)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM quarantine")).scalar_one() == 1, "the retried bad record once"
-        refs = sorted(conn.execute(text("SELECT raw_ref FROM events")).scalars())
+        refs = events_repo.raw_refs(conn, settings.municipality_code)
         run = conn.execute(text("SELECT status, accepted, duplicates FROM ingest_runs")).one()
     assert refs == ["push:welfare:1", "push:welfare:2"]
     assert tuple(run) == ("completed", 2, 2)
@@ -339,3 +340,96 @@ def test_a_half_written_last_line_is_left_for_the_next_run(engine: Engine, setti
         handle.write("1:00,u1,T1,S1,11,K0101,01,2,1,0,\r\n".encode("cp932"))
     second = ingestor.ingest_file(path, resolve_profile("demo-tax"), complete_only=True)
     assert (second.read, second.accepted, second.quarantined) == (1, 1, 0)
+
+
+def test_quoted_fields_across_lines_use_the_csv_module_from_the_first_quote(
+    engine: Engine, settings: Settings, tmp_path: Path
+):
+    rows = [f"R08.02.03 09:{m:02d}:00,u1,T1,S1,11,K0101,01,{m},1,0," for m in range(5)]
+    rows.append('R08.02.03 10:00:00,u1,T1,S1,11,K0101,06,99,1,0,"氏名=""サトウ""\r\n生年月日=S50"')
+    rows += [f"R08.02.03 11:{m:02d}:00,u2,T2,S2,11,K0101,01,{m},1,0," for m in range(3)]
+    path = write_cp932(tmp_path / "quoted.csv", [TAX_HEADER, *rows])
+    summary = Ingestor(engine, settings).ingest_file(path, resolve_profile("demo-tax"))
+    assert (summary.read, summary.accepted, summary.quarantined) == (9, 9, 0)
+    with engine.connect() as conn:
+        detail = conn.execute(select(Event.detail).where(Event.action == "search")).scalar_one()
+    assert detail == '氏名="サトウ"\r\n生年月日=S50'
+
+
+def test_a_quoted_record_cut_at_the_end_of_a_growing_file_waits(engine: Engine, settings: Settings, tmp_path: Path):
+    head = TAX_HEADER + "\r\n" + "R08.02.03 09:00:00,u1,T1,S1,11,K0101,01,1,1,0,\r\n"
+    path = tmp_path / "growing.csv"
+    path.write_bytes((head + 'R08.02.03 09:01:00,u1,T1,S1,11,K0101,06,2,1,0,"first part\r\n').encode("cp932"))
+    ingestor = Ingestor(engine, settings)
+    first = ingestor.ingest_file(path, resolve_profile("demo-tax"), complete_only=True)
+    assert (first.accepted, first.quarantined) == (1, 0)
+    with path.open("ab") as handle:
+        handle.write('second part"\r\n'.encode("cp932"))
+    second = ingestor.ingest_file(path, resolve_profile("demo-tax"), complete_only=True)
+    assert (second.accepted, second.quarantined) == (1, 0)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(Event.detail).where(Event.action == "search")).scalar_one()
+            == "first part\r\nsecond part"
+        )
+
+
+def test_an_unclosed_quote_at_the_end_of_a_finished_file_is_quarantined(
+    engine: Engine, settings: Settings, tmp_path: Path
+):
+    path = write_cp932(
+        tmp_path / "unclosed.csv", [TAX_HEADER, 'R08.02.03 09:01:00,u1,T1,S1,11,K0101,06,2,1,0,"never closed']
+    )
+    summary = Ingestor(engine, settings).ingest_file(path, resolve_profile("demo-tax"))
+    assert (summary.accepted, dict(summary.reasons)) == (0, {"bad_csv": 1})
+
+
+def test_the_fast_and_the_slow_csv_paths_give_the_same_events(
+    engine: Engine, settings: Settings, tmp_path: Path, small_city
+):
+    """Arrow splits unquoted blocks; the csv module reads quoted ones: the stored events must not differ."""
+    tax = next(i.path for i in small_city.inputs if i.profile == "demo-tax")
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(tax.read_bytes())
+    lines = tax.read_bytes().decode("cp932").split("\r\n")
+    quoted = tmp_path / "quoted.csv"  # the same records, every field quoted (as Excel writes CSV)
+    quoted.write_bytes(
+        "\r\n".join(",".join(f'"{f}"' for f in ln.split(",")) if ln else ln for ln in lines).encode("cp932")
+    )
+    other = Settings(env="test", data_dir=settings.data_dir, database_url=f"sqlite:///{tmp_path / 'other.db'}")
+    from auditd.store import migrate
+    from auditd.store.db import make_engine
+
+    second = make_engine(other.db_url)
+    migrate.upgrade(second)
+    a = Ingestor(engine, settings).ingest_file(plain, resolve_profile("demo-tax"))
+    b = Ingestor(second, other).ingest_file(quoted, resolve_profile("demo-tax"))
+    assert (a.accepted, a.quarantined) == (b.accepted, b.quarantined) and a.accepted > 100
+    columns = [Event.ts, Event.user_id, Event.action, Event.jimu, Event.subject_hash, Event.detail, Event.raw_pos]
+    with engine.connect() as c1, second.connect() as c2:
+        left = c1.execute(select(*columns).order_by(Event.raw_pos)).all()
+        right = c2.execute(select(*columns).order_by(Event.raw_pos)).all()
+    assert [tuple(r) for r in left] == [tuple(r) for r in right]
+    second.dispose()
+
+
+def test_a_codec_that_is_not_a_text_encoding_is_refused_in_the_profile():
+    from auditd.errors import ValidationFailed
+
+    fields = {"ts": {"column": "a"}, "user_id": {"column": "b"}, "system": {"value": "s"}, "action": {"value": "view"}}
+    base = {"name": "x", "format": "csv", "fields": fields}
+    with pytest.raises(ValidationFailed, match="not a text encoding"):
+        parse_profile({**base, "encoding": "base64"}, "inline")
+    assert parse_profile({**base, "encoding": "cp932"}, "inline").encoding == "cp932"
+
+
+def test_a_listener_run_keeps_identical_messages_of_different_batches_apart(engine: Engine, settings: Settings):
+    from collectors.pipeline import StreamIngest
+
+    line = "2026-02-03 10:00:00\tu1\tT1\tINQ\tJM01\t12\t他団体\t00"
+    stream = StreamIngest(Ingestor(engine, settings), resolve_profile("demo-linkage"), "listener:t", identity="run")
+    assert stream.ingest([line]).accepted == 1
+    assert stream.ingest([line]).accepted == 1, "the same message sent again later is a second event"
+    stream.close()
+    with engine.connect() as conn:
+        assert events_repo.raw_refs(conn, settings.municipality_code) == ["listener:t:1", "listener:t:2"]

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
+from auditd.events.models import Event
 from auditd.settings import Settings
 from collectors.pipeline import Ingestor
 from collectors.profile import resolve_profile
@@ -32,7 +33,7 @@ def make_big_tax_file(path: Path, rows: int) -> Path:
 
 def events_in(engine: Engine) -> set[str]:
     with engine.connect() as conn:
-        return {str(r[0]).replace("-", "") for r in conn.execute(text("SELECT event_id FROM events"))}
+        return set(conn.execute(select(Event.event_id)).scalars())
 
 
 @pytest.mark.slow
