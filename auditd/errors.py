@@ -13,10 +13,11 @@ class AuditdError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.headers = headers  # sent with the HTTP answer (e.g. WWW-Authenticate on a 401)
 
     def __str__(self) -> str:
         return f"{self.message}\n  → {self.hint}" if self.hint else self.message
@@ -49,6 +50,9 @@ class Conflict(AuditdError):
 class AuthenticationRequired(AuditdError):
     status = 401
     code = "authentication_required"
+
+    def __init__(self, message: str, *, hint: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, hint=hint, headers=headers or {"WWW-Authenticate": 'Bearer realm="auditd"'})
 
 
 class Forbidden(AuditdError):

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     chain_key: SecretStr | None = None
 
     ingest_chunk_rows: int = Field(50_000, ge=1_000, description="records parsed and stored per transaction")
+    push_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest body of one HTTP push")
+    push_max_lines: int = Field(200_000, ge=1, description="most lines read from one HTTP push")
+    import_max_body_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="largest reference-feed upload")
     business_hours_start: time = time(8, 30)
     business_hours_end: time = time(17, 15)
 

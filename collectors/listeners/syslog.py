@@ -1,0 +1,730 @@
+"""A syslog server: UDP, and TCP with both framings of RFC 6587, feeding the ingest pipeline.
+
+Messages go into one bounded in-memory buffer; a single batcher takes them out every
+``batch_size`` messages or ``flush_ms`` after the first one waiting, and stores each batch with
+:class:`~collectors.pipeline.StreamIngest` in a worker thread (one writer at a time), so the event
+loop never waits for the database. When the database is slow the buffer fills: TCP connections then
+stop being read, and the kernel's flow control makes senders wait (back-pressure). UDP cannot push
+back: a datagram that finds the buffer full is dropped, and every such drop is counted and reported.
+
+Nothing that arrives is dropped silently: a message that cannot be parsed, is longer than
+``max_message_bytes``, is not valid in the profile's encoding, or is broken by its framing is
+quarantined through the pipeline with the reason (see :class:`~collectors.formats.syslog.RejectedText`).
+On stop (SIGINT, SIGTERM or :meth:`SyslogListener.stop`) the listener stops receiving, stores what
+is buffered, closes the run and returns its totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from auditd.errors import ValidationFailed
+from collectors.formats.syslog import RejectedText
+from collectors.pipeline import Ingestor, IngestSummary, StreamIngest
+from collectors.profile import Profile
+
+DEFAULT_PORT = 5514
+READ_BYTES = 65_536
+KEEP_BYTES = 4_096  # of a message too long to store: what the quarantine shows of it
+UDP_RECEIVE_BUFFER = 4 << 20  # absorbs bursts while the loop is busy; the kernel may grant less
+#: Database errors worth retrying (the server restarting, a lock): anything else is a bug and stops.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
+MAX_RETRY_SECONDS = 30.0
+
+
+def parse_endpoint(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPv6]:PORT``, ``:PORT`` or ``PORT`` → (host, port)."""
+    value = text.strip()
+    host, port = value.rpartition(":")[::2] if ":" in value else ("", value)
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValidationFailed(
+            f"{text!r} is not HOST:PORT", hint="for example 127.0.0.1:5514, 0.0.0.0:514 or [::1]:5514"
+        )
+    return host, int(port)
+
+
+# -- framing --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Broken:
+    """Bytes that arrived but cannot be a message as framed: quarantined with the reason."""
+
+    head: bytes
+    reason_code: str
+    reason: str
+
+
+Frame = bytes | Broken
+
+
+def too_long(head: bytes, size: int, limit: int) -> Broken:
+    return Broken(
+        head[:KEEP_BYTES],
+        "too_long",
+        f"message of {size:,} bytes is longer than the {limit:,} allowed (--max-message-bytes); "
+        f"its first {min(len(head), KEEP_BYTES):,} bytes are kept",
+    )
+
+
+def _trim(frame: bytes) -> bytes:
+    """Senders end messages with LF, CRLF or NUL even where the framing does not need it."""
+    return frame.rstrip(b"\r\n\x00")
+
+
+def datagram_frame(data: bytes, limit: int) -> Frame | None:
+    """One UDP datagram is one message (RFC 5426)."""
+    message = _trim(data)
+    if not message:
+        return None
+    return too_long(message, len(message), limit) if len(message) > limit else message
+
+
+class TcpFramer:
+    """RFC 6587 framing of one TCP connection, without I/O (fed bytes, returns messages).
+
+    The first byte decides, as RFC 6587 §3.4 suggests: a digit means octet counting
+    (``LEN SP MSG``, which allows LF inside a message), anything else non-transparent framing
+    (each message ends at LF). A message longer than ``limit`` is discarded as it streams in (its
+    first bytes are kept for the quarantine), so a hostile length costs no memory. An octet count
+    that is not a number means the sender does not frame as it claimed: the rest of the connection
+    is read as LF-framed, so what it sent is still quarantined rather than lost.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.mode: Literal["octet", "lf"] | None = None
+        self._buffer = bytearray()
+        self._need: int | None = None  # octet counting: length of the body being read
+        self._skip = 0  # bytes of a too-long message still to discard (octet counting)
+        self._skipping = False  # inside a too-long message
+        self._skip_size = 0
+        self._skip_head = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        out: list[Frame] = []
+        if self.mode is None:
+            start = data.lstrip(b"\r\n")[:1]
+            if not start:
+                return out
+            self.mode = "octet" if start.isdigit() and start != b"0" else "lf"
+        self._buffer += data
+        if self.mode == "octet":
+            self._octets(out)
+        if self.mode == "lf":
+            self._lines(out)
+        return out
+
+    def finish(self, *, peer_closed: bool) -> list[Frame]:
+        """What is left when the connection ends: a last LF-less message if the peer closed, else
+        (or if a frame is incomplete) a note of what was cut off."""
+        out: list[Frame] = []
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        if self._skipping:
+            seen = self._skip_size + (len(rest) if self.mode == "lf" else 0)
+            out.append(too_long(bytes(self._skip_head), seen, self.limit))
+            return out
+        if self._need is not None:
+            who = "the connection closed" if peer_closed else "the listener stopped"
+            reason = f"{who} after {len(rest):,} of the {self._need:,} bytes announced by the octet count"
+            out.append(Broken(rest[:KEEP_BYTES], "bad_framing", reason))
+            return out
+        tail = _trim(rest)
+        if not tail.strip():
+            return out
+        if self.mode == "octet":
+            out.append(Broken(tail[:KEEP_BYTES], "bad_framing", "the connection ended inside an octet count"))
+        elif peer_closed:
+            out.append(too_long(tail, len(tail), self.limit) if len(tail) > self.limit else tail)
+        else:
+            out.append(Broken(tail[:KEEP_BYTES], "bad_framing", "the listener stopped before this message ended"))
+        return out
+
+    def _lines(self, out: list[Frame]) -> None:
+        buffer = self._buffer
+        if self._skipping:
+            end = buffer.find(b"\n")
+            if end < 0:
+                self._skip_size += len(buffer)
+                buffer.clear()
+                return
+            self._skip_size += end
+            out.append(too_long(bytes(self._skip_head), self._skip_size, self.limit))
+            self._skipping = False
+            del buffer[: end + 1]
+        *complete, rest = bytes(buffer).split(b"\n")
+        for raw in complete:
+            message = _trim(raw)
+            if message:
+                out.append(too_long(message, len(message), self.limit) if len(message) > self.limit else message)
+        buffer[:] = rest
+        if len(buffer) > self.limit:
+            self._skipping = True
+            self._skip_head = bytearray(buffer[:KEEP_BYTES])
+            self._skip_size = len(buffer)
+            buffer.clear()
+
+    def _octets(self, out: list[Frame]) -> None:
+        buffer = self._buffer
+        position = 0
+        while True:
+            if self._skipping:
+                taken = min(self._skip, len(buffer) - position)
+                missing = KEEP_BYTES - len(self._skip_head)
+                if missing > 0:
+                    self._skip_head += buffer[position : position + min(taken, missing)]
+                position += taken
+                self._skip -= taken
+                if self._skip:
+                    break
+                self._skipping = False
+                out.append(too_long(bytes(self._skip_head), self._skip_size, self.limit))
+                continue
+            if self._need is None:
+                while position < len(buffer) and buffer[position] in b"\r\n ":
+                    position += 1  # some senders end octet-counted frames with LF too
+                space = buffer.find(b" ", position, position + 12)
+                if space < 0:
+                    if len(buffer) - position >= 12:
+                        self._give_up_counting(position)
+                        return
+                    break
+                digits = bytes(buffer[position:space])
+                if not digits.isdigit() or digits.startswith(b"0"):
+                    self._give_up_counting(position)
+                    return
+                length = int(digits)
+                position = space + 1
+                if length > self.limit:
+                    self._skipping, self._skip, self._skip_size, self._skip_head = True, length, length, bytearray()
+                    continue
+                self._need = length
+            if len(buffer) - position < self._need:
+                break
+            message = _trim(bytes(buffer[position : position + self._need]))
+            position += self._need
+            self._need = None
+            if message:
+                out.append(message)
+        del buffer[:position]
+
+    def _give_up_counting(self, position: int) -> None:
+        del self._buffer[:position]
+        self.mode = "lf"
+
+
+# -- the buffer ---------------------------------------------------------------------------------------
+
+
+class MessageBuffer:
+    """A bounded FIFO of messages between the receivers and the one batcher (event-loop only).
+
+    Bounded in messages and in bytes, so a slow database costs at most that much memory. TCP
+    receivers wait for room (:meth:`put`); UDP receivers cannot, and get ``False`` (:meth:`offer`).
+    """
+
+    def __init__(self, max_messages: int, max_bytes: int) -> None:
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._items: deque[tuple[str, int]] = deque()
+        self._bytes = 0
+        self._closed = False
+        self._want = max_messages + 1
+        self._not_empty = asyncio.Event()
+        self._not_full = asyncio.Event()
+        self._not_full.set()
+        self._enough = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        return len(self._items) >= self.max_messages or self._bytes >= self.max_bytes
+
+    def offer(self, text: str, size: int) -> bool:
+        if self.full():
+            return False
+        self._append(text, size)
+        return True
+
+    async def put(self, text: str, size: int) -> None:
+        while self.full() and not self._closed:
+            self._not_full.clear()
+            await self._not_full.wait()
+        self._append(text, size)
+
+    def _append(self, text: str, size: int) -> None:
+        self._items.append((text, size))
+        self._bytes += size
+        self._not_empty.set()
+        if len(self._items) >= self._want:
+            self._enough.set()
+
+    async def take(self, count: int, linger: float) -> list[str] | None:
+        """Up to ``count`` messages, waiting at most ``linger`` seconds for that many once one is
+        there; ``None`` when closed and empty."""
+        while not self._items:
+            if self._closed:
+                return None
+            self._not_empty.clear()
+            await self._not_empty.wait()
+        if len(self._items) < count and not self._closed:
+            self._want = count
+            self._enough.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._enough.wait(), linger)
+            self._want = self.max_messages + 1
+        batch = []
+        for _ in range(min(count, len(self._items))):
+            text, size = self._items.popleft()
+            self._bytes -= size
+            batch.append(text)
+        if not self.full():
+            self._not_full.set()
+        return batch
+
+    def close(self) -> None:
+        """No more messages will be taken in by waiting: :meth:`take` returns what is left, then
+        ``None``; :meth:`put` no longer waits for room."""
+        self._closed = True
+        self._not_empty.set()
+        self._enough.set()
+        self._not_full.set()  # nobody may wait for room any more
+
+
+# -- the listener -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListenerOptions:
+    udp: tuple[str, int] | None = None
+    tcp: tuple[str, int] | None = None
+    batch_size: int = 2000
+    flush_ms: int = 500
+    max_message_bytes: int = 65_536
+    queue_messages: int = 20_000
+    queue_bytes: int = 64 << 20
+    report_seconds: float = 10.0  # 0: after every stored batch
+
+    def __post_init__(self) -> None:
+        if self.udp is None and self.tcp is None:
+            raise ValidationFailed("nothing to listen on: give a UDP or a TCP address (or both)")
+        if self.batch_size < 1 or self.flush_ms < 1:
+            raise ValidationFailed("batch size and flush interval must be at least 1")
+        if self.max_message_bytes < 480:  # RFC 5424 §6.1: every receiver accepts 480 octets
+            raise ValidationFailed("the largest message must be at least 480 bytes (RFC 5424 §6.1)")
+        if self.queue_messages < self.batch_size:
+            raise ValidationFailed("the queue must hold at least one batch")
+
+
+@dataclass
+class ListenerStats:
+    """Counts since start. Changed on the event loop only; read from anywhere."""
+
+    udp_messages: int = 0
+    tcp_messages: int = 0
+    tcp_connections: int = 0
+    udp_dropped: int = 0
+    transport_rejects: int = 0  # too long, undecodable, broken framing (quarantined)
+    batches: int = 0
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    masked: int = 0
+    write_errors: int = 0
+    unsaved: int = 0
+    queued: int = 0  # messages waiting in the queue
+    in_flight: int = 0  # messages of the batch being stored right now
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def received(self) -> int:
+        return self.udp_messages + self.tcp_messages
+
+    def line(self) -> str:
+        parts = [
+            f"received {self.received:,} (udp {self.udp_messages:,}, tcp {self.tcp_messages:,})",
+            f"stored {self.accepted:,}",
+            f"duplicate {self.duplicates:,}",
+            f"quarantined {self.quarantined:,}",
+            f"個人番号 masked {self.masked:,}",
+            f"queued {self.queued:,}",
+        ]
+        if self.udp_dropped:
+            parts.append(f"UDP DROPPED (queue full) {self.udp_dropped:,}")
+        if self.unsaved:
+            parts.append(f"NOT STORED {self.unsaved:,}")
+        return "  ".join(parts)
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, listener: SyslogListener) -> None:
+        self.listener = listener
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self.listener._datagram(data)
+
+
+class SyslogListener:
+    """Receives syslog and stores it as one ingest run. Run :meth:`run` on an event loop; call
+    :meth:`stop` from anywhere (a signal handler, another thread) to end it."""
+
+    #: After a second stop, how long a write still in progress is waited for.
+    abandon_grace_seconds = 5.0
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        profile: Profile,
+        options: ListenerOptions,
+        *,
+        actor: str = "system",
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        if profile.kind != "events":
+            raise ValidationFailed(f"profile {profile.name} is for {profile.kind} feeds, not operation logs")
+        if profile.format != "syslog":
+            raise ValidationFailed(
+                f"profile {profile.name} reads {profile.format}; the syslog listener needs format: syslog",
+                hint="for example syslog-auditd-5424 or syslog-kv-3164 (auditd profile list)",
+            )
+        self.ingestor = ingestor
+        self.profile = profile
+        self.options = options
+        self.actor = actor
+        self.say = say
+        self.stats = ListenerStats()
+        self.udp_address: tuple[str, int] | None = None
+        self.tcp_address: tuple[str, int] | None = None
+        self.run_id: int | None = None
+        #: A write hung and was given up on (second stop): the run could not be closed. The given-up
+        #: write still holds its worker thread; the CLI ends the process, so its transaction is rolled
+        #: back, but in a process that lives on it may still commit after being counted as not stored.
+        self.hung = False
+        self._decode = _decoder(profile.encoding)
+        self._changed = threading.Condition()
+        self._stop_calls = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- control (any thread) ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop receiving, store what is buffered, close the run. A second call stops waiting for a
+        database that does not answer: what could not be stored is counted as not stored."""
+        self._stop_calls += 1
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_stop)
+
+    def wait_until(self, condition: Callable[[ListenerStats], bool], timeout: float) -> bool:
+        """Block (not on the listener's loop) until ``condition(stats)`` holds; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self.stats), timeout)
+
+    def _on_stop(self) -> None:
+        self._stopping.set()
+        if self._stop_calls > 1:
+            self._abandon.set()
+
+    def _changed_now(self) -> None:
+        self.stats.queued = len(self._buffer)
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- running ----------------------------------------------------------------------------------------
+
+    async def run(self, ready: Callable[[SyslogListener], None] | None = None) -> IngestSummary:
+        """Bind, open the run, serve until :meth:`stop`, then drain and close. ``ready`` is called once
+        the sockets are bound (their addresses are in ``udp_address`` / ``tcp_address``)."""
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._abandon = asyncio.Event()
+        self._buffer = MessageBuffer(self.options.queue_messages, self.options.queue_bytes)
+        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syslog-writer")
+        self._loop = loop
+        if self._stop_calls:
+            self._on_stop()
+        udp: asyncio.DatagramTransport | None = None
+        tcp: asyncio.Server | None = None
+        try:
+            udp, tcp = await self._bind()
+            self._stream = await loop.run_in_executor(
+                self._writer,
+                functools.partial(
+                    StreamIngest, self.ingestor, self.profile, self.input_name, actor=self.actor, identity="run"
+                ),
+            )
+            self.run_id = self._stream.run_id
+            if ready is not None:
+                ready(self)
+            batcher = asyncio.create_task(self._batcher())
+            reporter = asyncio.create_task(self._reporter())
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({stopping, batcher}, return_when=asyncio.FIRST_COMPLETED)
+            if batcher.done():  # only a bug ends it early: stop receiving, count what is lost, say so
+                stopping.cancel()
+                reporter.cancel()
+                error = batcher.exception() or RuntimeError("the syslog batcher ended")
+                self._buffer.close()  # connections waiting for room go on to their end
+                await self._close_intake(udp, tcp)
+                udp = tcp = None
+                self.stats.unsaved += len(self._buffer)
+                self._changed_now()
+                await loop.run_in_executor(
+                    self._writer, functools.partial(self._stream.close, "failed", f"{type(error).__name__}: {error}")
+                )
+                raise error
+            await self._close_intake(udp, tcp)
+            udp = tcp = None
+            self._buffer.close()
+            await batcher
+            reporter.cancel()
+            if self.hung:  # the writer thread is stuck in the database: the run cannot be closed
+                self._changed_now()
+                return self._stream.total
+            status, error_text = ("completed", None)
+            if self.stats.unsaved:
+                status, error_text = "failed", f"{self.stats.unsaved:,} messages could not be stored"
+            total: IngestSummary = await loop.run_in_executor(
+                self._writer, functools.partial(self._stream.close, status, error_text)
+            )
+            self._changed_now()
+            return total
+        finally:
+            if udp is not None or tcp is not None:
+                await self._close_intake(udp, tcp)
+            self._writer.shutdown(wait=not self.hung, cancel_futures=self.hung)
+
+    @property
+    def input_name(self) -> str:
+        where = []
+        if self.udp_address:
+            where.append(f"udp/{_show(self.udp_address)}")
+        if self.tcp_address:
+            where.append(f"tcp/{_show(self.tcp_address)}")
+        return "syslog:" + "+".join(where)
+
+    async def _bind(self) -> tuple[asyncio.DatagramTransport | None, asyncio.Server | None]:
+        loop = asyncio.get_running_loop()
+        udp: asyncio.DatagramTransport | None = None
+        tcp: asyncio.Server | None = None
+        which, address = "udp", self.options.udp
+        try:
+            if self.options.udp:
+                udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), local_addr=self.options.udp)
+                sock = udp.get_extra_info("socket")
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+                host, port = sock.getsockname()[:2]
+                self.udp_address = (str(host), int(port))
+            which, address = "tcp", self.options.tcp
+            if self.options.tcp:
+                tcp = await asyncio.start_server(self._client, *self.options.tcp, limit=READ_BYTES)
+                host, port = tcp.sockets[0].getsockname()[:2]
+                self.tcp_address = (str(host), int(port))
+        except OSError as exc:
+            if udp is not None:
+                udp.close()
+            raise ValidationFailed(
+                f"cannot listen on {which} {_show(address)}: {exc.strerror or exc}",
+                hint="ports below 1024 need privileges: listen on 5514 and redirect 514 to it, or pick a free port",
+            ) from exc
+        return udp, tcp
+
+    async def _close_intake(self, udp: asyncio.DatagramTransport | None, tcp: asyncio.Server | None) -> None:
+        """Stop receiving: no new datagrams or connections; open connections are closed after what
+        they already delivered is buffered."""
+        if udp is not None:
+            udp.close()
+        if tcp is not None:
+            tcp.close()
+        for writer in list(self._clients.values()):
+            writer.close()
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
+
+    # -- receiving --------------------------------------------------------------------------------------
+
+    def _datagram(self, data: bytes) -> None:
+        frame = datagram_frame(data, self.options.max_message_bytes)
+        if frame is None:
+            return
+        self.stats.udp_messages += 1
+        text = self._text(frame)
+        if not self._buffer.offer(text, len(data)):
+            self.stats.udp_dropped += 1
+        self._changed_now()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients[task] = writer
+        self.stats.tcp_connections += 1
+        framer = TcpFramer(self.options.max_message_bytes)
+        try:
+            while True:
+                try:
+                    data = await reader.read(READ_BYTES)
+                except (ConnectionError, OSError):
+                    data = b""
+                if not data:
+                    break
+                for frame in framer.feed(data):
+                    await self._put(frame)
+                self._changed_now()
+            for frame in framer.finish(peer_closed=not self._stopping.is_set()):
+                await self._put(frame)
+            self._changed_now()
+        finally:
+            writer.close()
+            self._clients.pop(task, None)
+
+    async def _put(self, frame: Frame) -> None:
+        self.stats.tcp_messages += 1
+        size = len(frame) if isinstance(frame, bytes) else len(frame.head)
+        if self._buffer.full():
+            self._changed_now()  # this connection is about to wait: let observers see the full queue
+        await self._buffer.put(self._text(frame), size)
+
+    def _text(self, frame: Frame) -> str:
+        if isinstance(frame, Broken):
+            self.stats.transport_rejects += 1
+            return RejectedText(frame.head.decode("utf-8", "replace"), frame.reason_code, frame.reason)
+        text = self._decode(frame)
+        if isinstance(text, RejectedText):
+            self.stats.transport_rejects += 1
+        return text
+
+    # -- storing ----------------------------------------------------------------------------------------
+
+    async def _batcher(self) -> None:
+        linger = self.options.flush_ms / 1000
+        while True:
+            batch = await self._buffer.take(self.options.batch_size, linger)
+            if batch is None:
+                return
+            await self._write(batch)
+
+    async def _write(self, batch: list[str]) -> None:
+        """Store one batch. On a database error retry it (it stores nothing twice) until it works or a
+        second stop gives up on it; a write that hangs is given up on too, and the listener is then
+        :attr:`hung`: that batch and the rest are counted as not stored."""
+        delay = 0.5
+        while True:
+            if self.hung:
+                self.stats.unsaved += len(batch)
+                self._changed_now()
+                return
+            future = asyncio.get_running_loop().run_in_executor(self._writer, self._stream.ingest, batch)
+            self.stats.in_flight = len(batch)
+            self._changed_now()
+            finished = await self._finishes(future)
+            self.stats.in_flight = 0
+            if not finished:
+                self.hung = True
+                self._say("the database does not answer: giving up (what is not stored is counted)")
+                continue
+            try:
+                done: IngestSummary = future.result()
+            except TRANSIENT_ERRORS as exc:
+                self.stats.write_errors += 1
+                self._say(f"could not store {len(batch):,} messages ({type(exc).__name__}: {exc}); retrying")
+                try:
+                    await asyncio.wait_for(self._abandon.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, MAX_RETRY_SECONDS)
+                    continue
+                self.stats.unsaved += len(batch)
+                self._changed_now()
+                return
+            except Exception:
+                self.stats.unsaved += len(batch)
+                raise
+            break
+        stats = self.stats
+        stats.batches += 1
+        stats.read += done.read
+        stats.accepted += done.accepted
+        stats.duplicates += done.duplicates
+        stats.quarantined += done.quarantined
+        stats.masked += done.masked
+        for code, count in done.reasons.items():
+            stats.reasons[code] = stats.reasons.get(code, 0) + count
+        self._changed_now()
+        if self.options.report_seconds == 0:
+            self._say(stats.line())
+
+    async def _finishes(self, future: asyncio.Future[IngestSummary]) -> bool:
+        """Wait for a write; once a second stop has come, wait at most :attr:`abandon_grace_seconds`."""
+        while not future.done():
+            gave_up: asyncio.Future[Any] = asyncio.ensure_future(self._abandon.wait())
+            try:
+                await asyncio.wait([future, gave_up], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                gave_up.cancel()
+            if not future.done():
+                await asyncio.wait({future}, timeout=self.abandon_grace_seconds)
+                return future.done()
+        return True
+
+    async def _reporter(self) -> None:
+        if self.options.report_seconds <= 0:
+            return
+        last = ""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.options.report_seconds)
+            if self._stopping.is_set():
+                return
+            self.stats.queued = len(self._buffer)
+            line = self.stats.line()
+            if line != last:
+                self._say(line)
+                last = line
+
+    def _say(self, text: str) -> None:
+        if self.say is not None:
+            self.say(f"{time.strftime('%H:%M:%S')}  {text}")
+
+
+def _show(address: tuple[str, int] | None) -> str:
+    if address is None:
+        return "-"
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _decoder(encoding: str) -> Callable[[bytes], str]:
+    """Bytes of one message → text, or a :class:`RejectedText` saying where the encoding breaks."""
+    normalised = encoding.lower().replace("_", "-")
+    primary = "utf-8" if normalised in ("utf-8-sig", "utf8-sig", "auto", "utf8") else encoding
+    fallback = "cp932" if normalised == "auto" else None
+    label = "UTF-8 or CP932" if fallback else encoding
+
+    def decode(raw: bytes) -> str:
+        try:
+            return raw.decode(primary)
+        except UnicodeDecodeError as exc:
+            if fallback is not None:
+                with contextlib.suppress(UnicodeDecodeError):
+                    return raw.decode(fallback)
+            shown = raw[:KEEP_BYTES].decode(primary, "replace")
+            return RejectedText(shown, "bad_encoding", f"not valid {label} at byte {exc.start} of the message")
+
+    return decode
