@@ -16,6 +16,9 @@ import pandas as pd
 from collectors.profile import Profile
 
 MAX_RAW_TEXT = 4096  # characters of a rejected record kept in quarantine
+#: Input bytes per chunk at most, whatever ``chunk_rows`` says: memory follows bytes, not records
+#: (a syslog line is three times a CSV line), so a chunk is bounded by both.
+CHUNK_BYTES = 4 << 20
 BOM = "\ufeff"
 
 

@@ -10,7 +10,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.formats.base import BOM, DecodedBlock, LineSource, RawChunk, Reject, clip, split_block, strip_newline
+from collectors.formats.base import (
+    BOM,
+    CHUNK_BYTES,
+    DecodedBlock,
+    LineSource,
+    RawChunk,
+    Reject,
+    clip,
+    split_block,
+    strip_newline,
+)
 from collectors.profile import Profile
 
 # A vendor's free-text column can be long, but a field of megabytes is garbage: quarantine it.
@@ -160,6 +170,7 @@ class CsvReader:
         lines: list[int] = []
         rejects: list[Reject] = []
         quote = self.profile.quotechar
+        started = source.position
         while True:
             consumed.clear()
             before = (source.position, source.line)
@@ -195,7 +206,8 @@ class CsvReader:
                     rows.append(row)
                     texts.append(text)
                     lines.append(consumed[0][0])
-            if len(texts) + len(rejects) >= chunk_rows:
+            if len(texts) + len(rejects) >= chunk_rows or source.position - started >= CHUNK_BYTES:
+                started = source.position
                 yield self._chunk(header, rows, texts, lines, rejects, source.position, source.line)
                 rows, texts, lines, rejects = [], [], [], []
         if rows or rejects:

@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 import orjson
 import pandas as pd
 
-from collectors.formats.base import BOM, LineSource, RawChunk, Reject, clip, strip_newline
+from collectors.formats.base import BOM, CHUNK_BYTES, LineSource, RawChunk, Reject, clip, strip_newline
 from collectors.profile import Profile
 
 _MISSING = object()
@@ -89,11 +89,13 @@ class JsonLinesReader:
         texts: list[str] = []
         lines: list[int] = []
         rejects: list[Reject] = []
+        started = source.position
         for raw in source:
             self._parse(strip_newline(raw), source.line, records, texts, lines, rejects)
             rejects.extend(source.rejects)
             source.rejects.clear()
-            if len(texts) + len(rejects) >= chunk_rows:
+            if len(texts) + len(rejects) >= chunk_rows or source.position - started >= CHUNK_BYTES:
+                started = source.position
                 yield self._chunk(records, texts, lines, rejects, source)
                 records = {name: [] for name in self.paths}
                 texts, lines, rejects = [], [], []

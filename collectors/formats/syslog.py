@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.formats.base import BOM, LineSource, RawChunk, Reject, clip, strip_newline
+from collectors.formats.base import BOM, CHUNK_BYTES, LineSource, RawChunk, Reject, clip, strip_newline
 from collectors.profile import Profile
 
 HEADER_COLUMNS = (
@@ -247,12 +247,14 @@ class SyslogReader:
         texts: list[str] = []
         lines: list[int] = []
         rejects: list[Reject] = []
+        started = source.position
         for raw in source:
             texts.append(strip_newline(raw))
             lines.append(source.line)
             rejects.extend(source.rejects)
             source.rejects.clear()
-            if len(texts) + len(rejects) >= chunk_rows:
+            if len(texts) + len(rejects) >= chunk_rows or source.position - started >= CHUNK_BYTES:
+                started = source.position
                 yield self._chunk(texts, lines, rejects, source)
                 texts, lines, rejects = [], [], []
         rejects.extend(source.rejects)
