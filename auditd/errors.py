@@ -60,6 +60,20 @@ class Forbidden(AuditdError):
     code = "forbidden"
 
 
+class PayloadTooLarge(AuditdError):
+    """A body over a size limit: refused before anything is stored, so the sender can split and retry."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(AuditdError):
+    """A body that is not raw records (a form upload) or names a charset Python does not know."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class StoreUnavailable(AuditdError):
     """The database cannot be reached or is not migrated."""
 

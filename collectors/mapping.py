@@ -101,6 +101,22 @@ def apply_codes(values: pd.Series, table: dict[str, str], split: str | None) -> 
     return mapped, unknown
 
 
+def field_values(
+    records: pd.DataFrame, name: str, spec: FieldSpec, profile: Profile, rejection: Rejection
+) -> pd.Series:
+    """A field's text: from its column(s) or constant, through its code table. A code missing from a
+    strict table rejects the record (naming the field and the table); a lenient table keeps it as is."""
+    values = raw_values(records, spec)
+    if not spec.map:
+        return values
+    mapped, unknown = apply_codes(values, profile.codes[spec.map], spec.split)
+    if not spec.strict:
+        return mapped.fillna(values)
+    reason = f"{name}: value not in code table {spec.map}: " + values.fillna("")
+    rejection.add(unknown.to_numpy(), "unknown_code", reason)
+    return mapped
+
+
 def parse_timestamps(values: pd.Series, formats: list[str], tz: ZoneInfo) -> pd.Series:
     """Parse with each format in turn (first success wins); naive times are in ``tz``. Result in UTC."""
     text = to_halfwidth(values).str.strip()
@@ -159,18 +175,7 @@ def map_event_chunk(chunk: RawChunk, profile: Profile) -> tuple[pd.DataFrame, pd
     tz = ZoneInfo(profile.timezone)
 
     for name, spec in profile.fields.items():
-        values = raw_values(records, spec)
-        if spec.map:
-            mapped, unknown = apply_codes(values, profile.codes[spec.map], spec.split)
-            if spec.strict:
-                rejection.add(
-                    unknown.to_numpy(),
-                    "unknown_code",
-                    f"{name}: value not in code table {spec.map}: " + values.fillna(""),
-                )
-                values = mapped
-            else:
-                values = mapped.fillna(values)
+        values = field_values(records, name, spec, profile, rejection)
         if name == "ts":
             formats = spec.formats or ["iso"]
             ts = parse_timestamps(values, formats, tz)

@@ -27,7 +27,7 @@ from auditd.reference import repository as reference_repo
 from auditd.settings import Settings
 from auditd.store.base import table_of
 from auditd.trail.service import record as record_trail
-from collectors.mapping import Rejection, apply_codes, parse_timestamps, raw_values
+from collectors.mapping import Rejection, field_values, parse_timestamps
 from collectors.pipeline import reader_for, record_ids
 from collectors.profile import Profile
 
@@ -91,16 +91,7 @@ def convert(
     rejection = Rejection(len(frame))
     out = pd.DataFrame(index=frame.index)
     for name, spec in profile.fields.items():
-        values = raw_values(frame, spec)
-        if spec.map:
-            mapped, unknown = apply_codes(values, profile.codes[spec.map], spec.split)
-            if spec.strict:
-                rejection.add(
-                    unknown.to_numpy(),
-                    "unknown_code",
-                    f"{name}: value not in code table {spec.map}: " + values.fillna(""),
-                )
-            values = mapped if spec.strict else mapped.fillna(values)
+        values = field_values(frame, name, spec, profile, rejection)
         if name in reference_repo.PSEUDONYMISED_FIELDS:
             column = reference_repo.PSEUDONYMISED_FIELDS[name]
             if name == "household":

@@ -7,26 +7,11 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine
 
 from auditd.pipeline import InputFile
+from auditd.reference.repository import REFERENCE_ORDER
 from auditd.settings import Settings
 from collectors.pipeline import Ingestor, IngestSummary
 from collectors.profile import resolve_profile
 from collectors.reference import ImportSummary, ReferenceImporter
-
-#: Import order for reference feeds: what others refer to comes first.
-REFERENCE_ORDER = (
-    "sections",
-    "staff",
-    "assignments",
-    "accounts",
-    "grants",
-    "terminals",
-    "calendar",
-    "overtime",
-    "residents",
-    "cases",
-    "output_approvals",
-    "watchlist",
-)
 
 
 def _bind(progress: Callable[[InputFile, int], None] | None, item: InputFile) -> Callable[[int], None] | None:

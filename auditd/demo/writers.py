@@ -11,6 +11,7 @@ import pandas as pd
 
 from auditd.demo.world import World
 from auditd.pipeline import InputFile
+from auditd.reference.repository import REFERENCE_ORDER
 
 TAX_JIMU = {"個人住民税": "11", "固定資産税": "12", "収納・滞納": "21", "システム管理": "99"}
 TAX_OPS = {
@@ -42,21 +43,6 @@ AUTH_METHODS = {
     "certificate": "CERT",
 }
 AUTH_EVENTS = {"login": "LOGON", "logout": "LOGOFF", "login_fail": "FAIL"}
-
-REFERENCE_ORDER = [
-    "sections",
-    "staff",
-    "assignments",
-    "accounts",
-    "grants",
-    "terminals",
-    "calendar",
-    "overtime",
-    "residents",
-    "cases",
-    "output_approvals",
-    "watchlist",
-]
 
 
 def _wareki_letter(ts: pd.Series) -> pd.Series:

@@ -39,6 +39,11 @@ KIND_MODELS: dict[str, type[Base]] = {
     "watchlist": WatchlistEntry,
     "residents": Resident,
 }
+#: Import order of reference feeds: what others refer to comes first.
+REFERENCE_ORDER: tuple[str, ...] = (
+    "sections", "staff", "assignments", "accounts", "grants", "terminals", "calendar", "overtime", "residents",
+    "cases", "output_approvals", "watchlist",
+)  # fmt: skip
 PSEUDONYMISED_FIELDS = {"subject": "subject_hash", "resident": "resident_hash", "household": "household_hash"}
 
 _BATCH = 5000

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from auditd.api.deps import DbSession, EngineDep, SettingsDep, require
 from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
-from auditd.errors import Forbidden
+from auditd.errors import Forbidden, UnsupportedMediaType
 from collectors.profile import Profile
 from collectors.push import service
 from collectors.push.schemas import ErrorBody, ImportResult, PushResult, QuarantinePage, RunList, SourceList
@@ -184,7 +184,7 @@ async def uploaded_file(
     data: it stays with the store it is meant for, readable by the owner only), removed afterwards."""
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media in service.FORM_MEDIA_TYPES:
-        raise service.UnsupportedMediaType(
+        raise UnsupportedMediaType(
             "a form upload cannot be imported", hint=service.RAW_BODY_HINT.replace("records.jsonl", "staff.csv")
         )
     limit = service.Limits.of(settings).import_max_body_bytes

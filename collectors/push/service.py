@@ -26,7 +26,15 @@ from sqlalchemy import Connection, Engine
 
 from auditd.auth.schemas import Principal
 from auditd.dashboard.service import SILENT_AFTER
-from auditd.errors import AuditdError, AuthenticationRequired, ConfigError, Conflict, NotFound, ValidationFailed
+from auditd.errors import (
+    AuthenticationRequired,
+    ConfigError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from auditd.events import repository as events_repo
 from auditd.privacy.mynumber import mask_series
 from auditd.settings import Settings
@@ -80,20 +88,6 @@ PUSH_MEDIA_TYPES = frozenset(
 #: Records can only be read from a raw body; these are what a browser form or ``curl -d`` sends.
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 RAW_BODY_HINT = "send the records as the raw request body, e.g. curl --data-binary @records.jsonl"
-
-
-class PayloadTooLarge(AuditdError):
-    """A body over a size limit: refused before anything is stored, so the sender can split and retry."""
-
-    status = 413
-    code = "payload_too_large"
-
-
-class UnsupportedMediaType(AuditdError):
-    """A body that is not raw records (a form upload) or names a charset Python does not know."""
-
-    status = 415
-    code = "unsupported_media_type"
 
 
 @dataclass(frozen=True)
