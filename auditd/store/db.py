@@ -139,4 +139,7 @@ def bulk_writer(engine: Engine, *, checkpoint_interval: float = 0.5) -> Iterator
             if connection.in_transaction():
                 connection.rollback()
             connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+            # statistics for the planner after a bulk write, bounded so it stays cheap on a big store
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            connection.exec_driver_sql("PRAGMA optimize")
             connection.commit()

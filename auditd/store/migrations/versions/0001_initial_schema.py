@@ -126,7 +126,7 @@ def upgrade() -> None:
         sa.Column("pii_masked", sa.Boolean(), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=False),
         sa.Column("raw_pos", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("ts", "event_id", name=op.f("pk_events")),
+        sa.PrimaryKeyConstraint("municipality_code", "ts", "event_id", name=op.f("pk_events")),
         postgresql_partition_by="RANGE (ts)",
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
