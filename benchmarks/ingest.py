@@ -190,7 +190,8 @@ import json, time
 from pathlib import Path
 import pandas as pd
 from sqlalchemy import text
-from auditd.events.repository import EVENT_COLUMNS, row_slices
+from auditd.events.repository import EVENT_COLUMNS
+from auditd.store.bulk import row_slices
 from auditd.store import migrate
 from auditd.store.db import make_engine
 from auditd.store.partitions import ensure_event_partitions, months_present

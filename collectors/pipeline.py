@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from auditd import registry
 from auditd.errors import ValidationFailed
 from auditd.events import repository as events_repo
+from auditd.integrity.service import seal_batch
 from auditd.privacy.mynumber import mask_frame, mask_series, valid_mask
 from auditd.privacy.pseudonym import Pseudonymiser
 from auditd.privacy.vault import Vault
@@ -119,8 +120,13 @@ def event_ids(timestamps: pd.Series, hashes: Sequence[bytes]) -> list[bytes]:
 
 
 def millisecond_of(event_id: str) -> int:
-    """The Unix millisecond encoded in an event id (see :func:`event_ids`)."""
-    return int(event_id.replace("-", "")[:12], 16)
+    """The Unix millisecond encoded in an event id (see :func:`event_ids`).
+
+    Raises ``ValueError`` unless ``event_id`` is 32 hexadecimal digits (dashes allowed, as in a UUID)."""
+    digits = event_id.replace("-", "")
+    if len(digits) != 32 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ValueError(f"{event_id!r} is not an event id")
+    return int(digits[:12], 16)
 
 
 def record_ids(municipality_code: str, source: str, texts: Sequence[str]) -> list[str]:
@@ -389,6 +395,7 @@ class Ingestor:
             if inserted:
                 first, last = events["ts"].min().to_pydatetime(), events["ts"].max().to_pydatetime()
                 events_repo.update_batch(conn, batch_id, event_count=inserted, min_ts=first, max_ts=last)
+                seal_batch(conn, self.settings, self.municipality_code, batch_id, summary.run_id, events, inserted)
             else:
                 events_repo.delete_empty_batch(conn, batch_id)
             events_repo.insert_quarantine(conn, quarantine)

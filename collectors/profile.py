@@ -37,8 +37,8 @@ REFERENCE_KINDS: dict[str, tuple[str, ...]] = {
     "calendar": ("day", "is_open", "name"),
     "overtime": ("staff_id", "day", "start", "end", "approver", "reason"),
     "cases": ("case_id", "jimu", "kind", "subject", "section_code", "assignee", "opened_at", "closed_at"),
-    "output_approvals": ("approval_id", "staff_id", "jimu", "action", "max_count", "valid_from", "valid_to",
-                         "approver", "purpose"),
+    "output_approvals": ("approval_id", "staff_id", "user_id", "jimu", "action", "max_count", "valid_from",
+                         "valid_to", "approver", "purpose"),
     "watchlist": ("subject", "category", "valid_from", "valid_to", "note"),
     "residents": ("subject", "household", "area_code", "surname_kana"),
 }  # fmt: skip

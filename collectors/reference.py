@@ -129,7 +129,12 @@ def convert(
         rejection.add(bad.to_numpy(), f"bad_{name}", f"{name}: not a valid {kind}: " + values.fillna(""))
         out[name] = converted
     for required in table.columns:
-        if required.name in ("municipality_code", "id") or required.nullable or required.default is not None:
+        if required.name in ("municipality_code", "id") or required.nullable:
+            continue
+        default = required.default
+        if default is not None:  # an empty cell takes the column's default (weekend_counter: no)
+            if required.name in out and getattr(default, "is_scalar", False):
+                out[required.name] = out[required.name].fillna(default.arg)  # type: ignore[attr-defined]
             continue
         if required.name not in out:
             raise ValidationFailed(f"profile {profile.name}: kind {profile.kind} needs the field {required.name}")
@@ -164,7 +169,7 @@ class ReferenceImporter:
         model = reference_repo.KIND_MODELS[profile.kind]
         columns = [c for c in good.columns if not c.startswith("_")]
         rows = [
-            {k: (None if _is_na(v) else v) for k, v in zip(columns, values, strict=True)}
+            {k: _plain(v) for k, v in zip(columns, values, strict=True)}
             for values in good[columns].itertuples(index=False, name=None)
         ]
         for row in rows:
@@ -248,6 +253,16 @@ class ReferenceImporter:
         frame["raw_ref"] = f"{input_name[-480:]}:" + frame["_line"].astype("str")
         frame["created_at"] = pd.Timestamp(datetime.now(UTC))
         return frame
+
+
+def _plain(value: object) -> object:
+    """A value as the database driver takes it: None for missing, Python scalars for numpy ones
+    (sqlite3 would store a numpy integer as an 8-byte blob)."""
+    if _is_na(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _is_na(value: object) -> bool:

@@ -273,7 +273,7 @@ def batch_and_admin(world: World, activity: Activity) -> None:
         activity.approvals.append(
             {
                 "approval_id": approval_id,
-                "staff_id": "E10001",
+                "staff_id": None,
                 "jimu": "収納・滞納",
                 "action": "print",
                 "max_count": count + 500,
@@ -401,37 +401,40 @@ def batch_and_admin(world: World, activity: Activity) -> None:
                 )
     activity.lookalikes.append({"kind": "admin_account_maintenance", "users": admins["user_id"].tolist()})
 
-    # 中間サーバー inquiries by linkage-entitled staff about residents of their open cases
-    linkers = world.grants[world.grants["role"] == "linkage"]["user_id"].tolist()
-    staff_by_user = world.staff.set_index("user_id")
-    for day in days:
-        for user in linkers:
-            if rng.random() < 0.5:
-                person = staff_by_user.loc[user]
-                pool = world.cases[world.cases["section_code"] == person["section_code"]]
-                if pool.empty:
-                    continue
-                case = pool.iloc[int(rng.integers(0, len(pool)))]
-                when = datetime.combine(day, datetime.min.time()) + timedelta(
-                    seconds=int(rng.uniform(9.5 * 3600, 16.5 * 3600))
-                )
-                rows.append(
-                    {
-                        "ts": when,
-                        "source": "linkage",
-                        "user_id": user,
-                        "terminal_id": person["terminal_id"],
-                        "session_id": None,
-                        "jimu": case["jimu"],
-                        "action": "link_inquiry",
-                        "screen": "INQ",
-                        "subject": case["subject"],
-                        "subject_count": 1,
-                        "result": "success",
-                        "auth_factors": None,
-                        "detail": "地方税関係情報",
-                    }
-                )
+    # 中間サーバー inquiries by linkage-entitled staff about residents of their open cases, made while
+    # they are logged in (inside that day's session, on its terminal)
+    linkers = set(world.grants.loc[world.grants["role"] == "linkage", "user_id"])
+    sessions = activity.sessions[0]
+    sessions = sessions[sessions["user_id"].isin(linkers)]
+    section_of = dict(zip(world.staff["user_id"], world.staff["section_code"], strict=True))
+    pools = dict(list(world.cases.groupby("section_code")))
+    for user, terminal, start, end in zip(
+        sessions["user_id"], sessions["terminal_id"], sessions["start"], sessions["end"], strict=True
+    ):
+        pool = pools.get(section_of.get(user, ""))
+        if pool is None or pool.empty or rng.random() >= 0.5:
+            continue
+        case = pool.iloc[int(rng.integers(0, len(pool)))]
+        span = (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds()
+        offset = pd.Timedelta(seconds=float(rng.uniform(0.1, 0.9)) * span).floor("us")  # datetimes hold µs
+        when = (pd.Timestamp(start) + offset).to_pydatetime()
+        rows.append(
+            {
+                "ts": when,
+                "source": "linkage",
+                "user_id": user,
+                "terminal_id": terminal,
+                "session_id": None,
+                "jimu": case["jimu"],
+                "action": "link_inquiry",
+                "screen": "INQ",
+                "subject": case["subject"],
+                "subject_count": 1,
+                "result": "success",
+                "auth_factors": None,
+                "detail": "地方税関係情報",
+            }
+        )
     activity.events.append(pd.DataFrame(rows))
 
 

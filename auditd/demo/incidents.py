@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from auditd.demo.activity import FACTORS, SCREENS, Activity
-from auditd.demo.world import SECTION_BY_CODE, World
+from auditd.demo.world import RETIRED_TERMINAL, SECTION_BY_CODE, World
 
 
 @dataclass
@@ -555,7 +555,7 @@ def retired_terminal(p: Planter) -> None:
     cases = p.world.cases[p.world.cases["section_code"] == "2103"]["subject"].tolist()
     subjects = cases[:3]
     n = len(p.rows)
-    start, end = p.lookups(person, p.day(13), 10.2, subjects, terminal="T2103-99")
+    start, end = p.lookups(person, p.day(13), 10.2, subjects, terminal=RETIRED_TERMINAL)
     p.record(
         "retired_terminal",
         ["D19"],
@@ -565,7 +565,7 @@ def retired_terminal(p: Planter) -> None:
         start,
         end,
         len(p.rows) - n,
-        terminal="T2103-99",
+        terminal=RETIRED_TERMINAL,
     )
 
 

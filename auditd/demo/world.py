@@ -77,6 +77,10 @@ GIVEN_NAMES = [
 PERIOD_FISCAL_START = date(2025, 4, 1)
 
 
+#: A 生活福祉課 PC retired in December; its own numbering, apart from the one-per-person PCs.
+RETIRED_TERMINAL = "T2103-R01"
+
+
 @dataclass
 class CityConfig:
     """Size and shape of a generated city. Defaults: a small town, four weeks, fast to ingest."""
@@ -271,7 +275,7 @@ def build_world(config: CityConfig) -> World:
     )
     terminals.append(
         {
-            "terminal_id": "T2103-99",
+            "terminal_id": RETIRED_TERMINAL,
             "section_code": "2103",
             "segment": "mynumber",
             "kind": "desktop",

@@ -187,7 +187,7 @@ def write_reference(world: World, out: Path) -> list[InputFile]:
             opened_at=pd.to_datetime(world.cases["opened_at"]).dt.strftime("%Y-%m-%dT%H:%M:%S%z"),
             closed_at=pd.to_datetime(world.cases["closed_at"]).dt.strftime("%Y-%m-%dT%H:%M:%S%z"),
         ),
-        "output_approvals": world.output_approvals.drop(columns=["user_id"], errors="ignore").assign(
+        "output_approvals": world.output_approvals.assign(
             valid_from=lambda f: pd.to_datetime(f["valid_from"]).dt.strftime("%Y-%m-%dT%H:%M:%S+09:00"),
             valid_to=lambda f: pd.to_datetime(f["valid_to"]).dt.strftime("%Y-%m-%dT%H:%M:%S+09:00"),
         ),

@@ -4,11 +4,13 @@
 range-partitioned by month on ``ts``; partitions are created as data arrives
 (:mod:`auditd.store.partitions`).
 
-Its primary key is ``(ts, event_id)``: a partitioned table's unique keys must contain the partition
-key, and leading with time makes the key grow at its end (ingest appends) and serve time-window
-reads, so no separate time index is needed. ``event_id`` is derived from the source record, whose
-timestamp never changes, so the pair is as unique as the id alone; its first 48 bits are the
-millisecond of ``ts``, so a lookup by id alone is a narrow range of the primary key.
+Its primary key is ``(municipality_code, ts, event_id)``: a partitioned table's unique keys must
+contain the partition key, and time right after the municipality makes the key grow at its end
+(ingest appends) and serve every "this municipality, this window" read, so no separate time index is
+needed (and no planner is tempted by another index that merely starts with the municipality).
+``event_id`` is derived from the source record, whose timestamp never changes, so the key is as unique
+as the id alone; its first 48 bits are the millisecond of ``ts``, so a lookup by id alone is a narrow
+range of the primary key.
 
 Where an event came from is ``batch_id`` → batch → run (the file or stream) plus ``raw_pos`` (the line
 in the file, or the message number in the stream): the path is stored once per run, not per event.
@@ -43,12 +45,19 @@ ACTIONS = (
 RESULTS = ("success", "failure")
 
 
+#: Login events: covered by a partial index holding what the policy engine reads of them.
+SESSION_ACTIONS_SQL = "action IN ('login', 'logout')"
+SESSION_INDEX_COLUMNS = (
+    "municipality_code", "ts", "user_id", "terminal_id", "session_id", "action", "result", "auth_factors",
+)  # fmt: skip
+
+
 class Event(MunicipalityScoped, Base):
     """One operation on a business system by one account (see PRODUCT.md, canonical event)."""
 
     __tablename__ = "events"
     __table_args__ = (
-        PrimaryKeyConstraint("ts", "event_id"),
+        PrimaryKeyConstraint("municipality_code", "ts", "event_id"),
         Index("ix_events_user_ts", "municipality_code", "user_id", "ts"),
         Index(
             "ix_events_subject_ts",
@@ -57,6 +66,12 @@ class Event(MunicipalityScoped, Base):
             "ts",
             postgresql_where=text("subject_hash IS NOT NULL"),
             sqlite_where=text("subject_hash IS NOT NULL"),
+        ),
+        Index(  # the logins and logouts operations are joined to, read without scanning every event
+            "ix_events_sessions",
+            *SESSION_INDEX_COLUMNS,
+            postgresql_where=text(SESSION_ACTIONS_SQL),
+            sqlite_where=text(SESSION_ACTIONS_SQL),
         ),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
@@ -143,6 +158,8 @@ class IngestBatch(MunicipalityScoped, Base):
     max_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
     digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     prev_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    decided_version_id: Mapped[int | None] = mapped_column(Integer)  # policy version that judged its events
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class QuarantinedRecord(MunicipalityScoped, Base):

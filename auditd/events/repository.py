@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import psycopg
-from sqlalchemy import Connection, Integer, String, cast, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    LargeBinary,
+    String,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from auditd.events.models import Event, IngestBatch, IngestRun, QuarantinedRecord, Source
+from auditd.events.models import SESSION_ACTIONS_SQL, Event, IngestBatch, IngestRun, QuarantinedRecord, Source
 from auditd.privacy.models import Subject
+from auditd.store import bulk
 from auditd.store.base import table_of
 from auditd.store.partitions import ensure_event_partitions, months_present
 from auditd.store.sql import local_day, local_hour
@@ -30,137 +42,6 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     "created_at",
 )  # fmt: skip
 SUBJECT_COLUMNS: tuple[str, ...] = ("municipality_code", "subject_hash", "sealed", "is_mynumber", "first_seen")
-_TIME_COLUMNS = frozenset({"ts", "created_at", "first_seen"})
-
-
-def _values(series: pd.Series, column: str, dialect: str) -> list[Any]:
-    """One column as plain Python values in the form the backend's bulk path takes, vectorised.
-
-    SQLite: instants as integer microseconds, event ids as 16 bytes, booleans as 0/1. PostgreSQL COPY:
-    instants as ISO text in UTC, event ids as hex (uuid input), booleans as they are.
-    """
-    if column in _TIME_COLUMNS:
-        instants = pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")
-        if dialect == "postgresql":
-            text = pd.Series(np.datetime_as_string(instants.dt.tz_localize(None).to_numpy(), unit="us"), dtype="str")
-            return (text.str.replace("T", " ") + "+00").tolist()
-        return [int(v) for v in instants.astype("int64").tolist()]
-    if column == "event_id" and dialect == "postgresql":
-        return [value.hex() for value in series.tolist()]
-    if series.dtype == bool:
-        return series.tolist() if dialect == "postgresql" else series.astype("int64").tolist()
-    values: list[Any] = series.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]
-    return values
-
-
-#: Rows turned into Python tuples at a time: the tuples of a whole chunk would cost more memory than
-#: everything else the pipeline holds.
-ROW_SLICE = 10_000
-
-
-def _rows(frame: pd.DataFrame, columns: Sequence[str], dialect: str) -> list[tuple[Any, ...]]:
-    return list(zip(*(_values(frame[c], c, dialect) for c in columns), strict=True))
-
-
-def row_slices(frame: pd.DataFrame, columns: Sequence[str], dialect: str) -> Iterator[list[tuple[Any, ...]]]:
-    for start in range(0, len(frame), ROW_SLICE):
-        yield _rows(frame.iloc[start : start + ROW_SLICE], columns, dialect)
-
-
-def _literal(value: Any) -> str:
-    """A value as an SQL literal (only types the bulk paths produce: None, int, bool, str)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and "\x00" not in value:
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no literal for {type(value).__name__}")
-
-
-def _constant(series: pd.Series) -> tuple[bool, Any]:
-    """Whether every value of the slice is the same (a NULL counts as a value), and that value."""
-    if series.empty:
-        return False, None
-    missing = series.isna()
-    if missing.all():
-        return True, None
-    if missing.any():
-        return False, None
-    first = series.iloc[0]
-    if not isinstance(first, str | int | bool | np.integer | np.bool_):
-        return False, None
-    return bool((series == first).all()), first
-
-
-def _split_constants(
-    part: pd.DataFrame, columns: Sequence[str], dialect: str
-) -> tuple[list[str], dict[str, str], list[tuple[Any, ...]]]:
-    """Columns that vary (bound per row) and columns constant in this slice (written once as literals:
-    the municipality, the source, the batch, and often several NULL columns, a third of the binding)."""
-    varying: list[str] = []
-    constants: dict[str, str] = {}
-    for column in columns:
-        same, _ = _constant(part[column]) if column not in _TIME_COLUMNS and column != "event_id" else (False, None)
-        if same:
-            try:
-                constants[column] = _literal(_values(part[column].iloc[:1], column, dialect)[0])
-                continue
-            except TypeError:
-                pass
-        varying.append(column)
-    return varying, constants, _rows(part, varying, dialect)
-
-
-def _copy_insert(
-    connection: Connection, table: str, columns: Sequence[str], slices: Iterable[list[tuple[Any, ...]]], conflict: str
-) -> int:
-    """PostgreSQL: COPY straight into ``table`` when nothing in the batch is stored yet (new log lines:
-    the usual case); if a key is already there, undo that attempt (a savepoint) and COPY into a
-    temporary twin instead, then INSERT … ON CONFLICT DO NOTHING."""
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    rows = [row for part in slices for row in part]
-    column_list = ", ".join(columns)
-    with raw.cursor() as cursor:
-        cursor.execute("SAVEPOINT auditd_direct_copy")
-        try:
-            with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.errors.UniqueViolation:
-            cursor.execute("ROLLBACK TO SAVEPOINT auditd_direct_copy")
-        else:
-            cursor.execute("RELEASE SAVEPOINT auditd_direct_copy")
-            return len(rows)
-        stage = f"_stage_{table}"
-        # only the copied columns, no constraints: the target's own constraints apply on INSERT
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
-            f"AS SELECT {column_list} FROM {table} WITH NO DATA"
-        )
-        with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT {conflict} DO NOTHING"
-        )
-        inserted = cursor.rowcount
-        cursor.execute(f"TRUNCATE {stage}")
-    return int(inserted)
-
-
-def _sqlite_insert(connection: Connection, table: str, columns: Sequence[str], frame: pd.DataFrame) -> int:
-    inserted = 0
-    for start in range(0, len(frame), ROW_SLICE):
-        varying, constants, rows = _split_constants(frame.iloc[start : start + ROW_SLICE], columns, "sqlite")
-        names = ", ".join([*varying, *constants])
-        values = ", ".join(["?"] * len(varying) + list(constants.values()))
-        sql = f"INSERT INTO {table} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"
-        inserted += int(connection.exec_driver_sql(sql, rows).rowcount)
-    return inserted
 
 
 def insert_events(connection: Connection, frame: pd.DataFrame) -> int:
@@ -176,9 +57,9 @@ def insert_events(connection: Connection, frame: pd.DataFrame) -> int:
     ordered = frame.sort_values("subject_hash", na_position="last", kind="stable")
     if dialect == "postgresql":
         ensure_event_partitions(connection, months_present(frame["ts"]))
-        slices = row_slices(ordered, EVENT_COLUMNS, dialect)
-        return _copy_insert(connection, "events", EVENT_COLUMNS, slices, "(ts, event_id)")
-    return _sqlite_insert(connection, "events", EVENT_COLUMNS, ordered)
+        slices = bulk.row_slices(ordered, EVENT_COLUMNS, dialect)
+        return bulk.copy_insert(connection, "events", EVENT_COLUMNS, slices, "(municipality_code, ts, event_id)")
+    return bulk.sqlite_insert(connection, "events", EVENT_COLUMNS, ordered)
 
 
 def insert_quarantine(connection: Connection, frame: pd.DataFrame) -> int:
@@ -187,9 +68,9 @@ def insert_quarantine(connection: Connection, frame: pd.DataFrame) -> int:
         return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        slices = row_slices(frame, QUARANTINE_COLUMNS, dialect)
-        return _copy_insert(connection, "quarantine", QUARANTINE_COLUMNS, slices, "(municipality_code, record_key)")
-    return _sqlite_insert(connection, "quarantine", QUARANTINE_COLUMNS, frame)
+        slices = bulk.row_slices(frame, QUARANTINE_COLUMNS, dialect)
+        return bulk.copy_insert(connection, "quarantine", QUARANTINE_COLUMNS, slices, "(municipality_code, record_key)")
+    return bulk.sqlite_insert(connection, "quarantine", QUARANTINE_COLUMNS, frame)
 
 
 def insert_subjects(connection: Connection, frame: pd.DataFrame) -> None:
@@ -198,10 +79,10 @@ def insert_subjects(connection: Connection, frame: pd.DataFrame) -> None:
         return
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        slices = row_slices(frame, SUBJECT_COLUMNS, dialect)
-        _copy_insert(connection, "subjects", SUBJECT_COLUMNS, slices, "(municipality_code, subject_hash)")
+        slices = bulk.row_slices(frame, SUBJECT_COLUMNS, dialect)
+        bulk.copy_insert(connection, "subjects", SUBJECT_COLUMNS, slices, "(municipality_code, subject_hash)")
     else:
-        _sqlite_insert(connection, "subjects", SUBJECT_COLUMNS, frame)
+        bulk.sqlite_insert(connection, "subjects", SUBJECT_COLUMNS, frame)
 
 
 def known_subjects(connection: Connection, municipality_code: str, hashes: Sequence[str]) -> set[str]:
@@ -321,7 +202,7 @@ def events_frame(
     stmt = select(*(table.c[c] for c in columns)).where(
         table.c.municipality_code == municipality_code, table.c.ts >= start, table.c.ts < end
     )
-    frame = pd.DataFrame(connection.execute(stmt).all(), columns=list(columns))
+    frame = bulk.read_frame(connection, stmt, columns)
     if "ts" in frame:
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
@@ -449,3 +330,93 @@ def raw_refs(connection: Connection, municipality_code: str) -> list[str]:
     events = table_of(Event)
     stmt = with_raw_ref(connection, select().where(events.c.municipality_code == municipality_code))
     return sorted(str(r) for r in connection.execute(stmt).scalars())
+
+
+def auth_events(
+    connection: Connection, municipality_code: str, start: datetime, end: datetime, *, user_id: str | None = None
+) -> pd.DataFrame:
+    """Logins and logouts with ``start <= ts < end`` (of one account, if given): the sessions operations
+    are joined to."""
+    events = table_of(Event)
+    columns = ["ts", "user_id", "terminal_id", "session_id", "action", "result", "auth_factors"]
+    stmt = select(*_raw_columns(connection.dialect.name, columns)).where(
+        events.c.municipality_code == municipality_code,
+        events.c.ts >= start,
+        events.c.ts < end,
+        text(SESSION_ACTIONS_SQL),  # as the partial index says it, so the index is used
+    )
+    if user_id is not None:
+        stmt = stmt.where(events.c.user_id == user_id)
+    return _frame_of(connection, stmt, columns)
+
+
+#: Columns the policy engine and detectors read.
+DECISION_COLUMNS = ("event_id", "ts", "user_id", "terminal_id", "session_id", "system", "jimu", "action",
+                    "subject_hash", "subject_count", "auth_factors", "result", "batch_id", "raw_pos")  # fmt: skip
+
+
+def _raw_columns(dialect: str, names: Sequence[str]) -> list[Any]:
+    """Columns selected without per-row type conversion: instants as integer microseconds and ids as
+    16 bytes on both backends, turned into pandas types in one vectorised step by :func:`_frame_of`."""
+    events = table_of(Event)
+    columns: list[Any] = []
+    for name in names:
+        column = events.c[name]
+        if name == "ts":
+            micros: Any = (
+                type_coerce(column, BigInteger())
+                if dialect == "sqlite"
+                else cast(func.floor(func.extract("epoch", column) * 1_000_000), BigInteger())
+            )
+            columns.append(micros.label("ts"))
+        elif name == "event_id":
+            raw: Any = type_coerce(column, LargeBinary()) if dialect == "sqlite" else func.uuid_send(column)
+            columns.append(raw.label("event_id"))
+        else:
+            columns.append(column)
+    return columns
+
+
+def _frame_of(connection: Connection, statement: Any, names: Sequence[str]) -> pd.DataFrame:
+    frame = bulk.read_frame(connection, statement, names)
+    if "ts" in frame:
+        frame["ts"] = pd.to_datetime(frame["ts"].astype("int64"), unit="us", utc=True)
+    return frame
+
+
+def events_of_batches(
+    connection: Connection,
+    municipality_code: str,
+    batch_ids: Sequence[int],
+    first: datetime,
+    last: datetime,
+    columns: Sequence[str] = DECISION_COLUMNS,
+) -> pd.DataFrame:
+    """Events of the given ingest batches (their time range narrows the scan to the primary key)."""
+    events = table_of(Event)
+    stmt = select(*_raw_columns(connection.dialect.name, columns)).where(
+        events.c.municipality_code == municipality_code,
+        events.c.ts >= first,
+        events.c.ts <= last,
+        events.c.batch_id.in_(list(batch_ids)),
+    )
+    return _frame_of(connection, stmt, columns)
+
+
+def event_by_id(
+    connection: Connection,
+    municipality_code: str,
+    event_id: str,
+    millisecond: int,
+    columns: Sequence[str] = DECISION_COLUMNS,
+) -> pd.DataFrame:
+    """One event by id: its id names its millisecond, so the lookup is a narrow primary-key range."""
+    events = table_of(Event)
+    start = datetime.fromtimestamp(millisecond / 1000, UTC)
+    stmt = select(*_raw_columns(connection.dialect.name, columns)).where(
+        events.c.municipality_code == municipality_code,
+        events.c.ts >= start,
+        events.c.ts < start + timedelta(milliseconds=1),
+        events.c.event_id == event_id,
+    )
+    return _frame_of(connection, stmt, columns)

@@ -168,7 +168,8 @@ class OutputApproval(MunicipalityScoped, Base):
 
     approval_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     municipality_code: Mapped[str] = mapped_column(String(6), primary_key=True, sort_order=-100)
-    staff_id: Mapped[str] = mapped_column(String(32))
+    staff_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))  # an account without a person (a batch job)
     jimu: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))  # print|export|link_inquiry
     max_count: Mapped[int | None] = mapped_column(Integer)
@@ -203,3 +204,13 @@ class Resident(MunicipalityScoped, Base):
     household_hash: Mapped[str | None] = mapped_column(String(32))
     area_code: Mapped[str | None] = mapped_column(String(32))
     surname_kana: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReferenceGeneration(Base):
+    """Bumped by every write of reference data, so caches of it know when to reload."""
+
+    __tablename__ = "reference_generations"
+
+    municipality_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -95,3 +95,35 @@ def test_calendar_and_overtime_values(engine: Engine, settings: Settings, tmp_pa
         ]
         start, end = conn.execute(text('SELECT start, "end" FROM overtime')).one()
     assert (str(start)[:5], str(end)[:5]) == (str(time(17, 15))[:5], "20:00")
+
+
+def test_integer_and_datetime_columns_are_stored_as_such(engine: Engine, settings: Settings, tmp_path: Path):
+    path = tmp_path / "approvals.csv"
+    path.write_text("approval_id,staff_id,user_id,jimu,action,max_count,valid_from,valid_to,approver,purpose\n"
+                    "A1,,batch_tax,収納・滞納,print,5000,2026-01-07T00:00:00+09:00,2026-01-08T00:00:00+09:00,H,通知書\n",
+                    encoding="utf-8")  # fmt: skip
+    ReferenceImporter(engine, settings).import_file(path, resolve_profile("standard-output_approvals"))
+    from sqlalchemy import select
+
+    from auditd.reference.models import OutputApproval
+
+    with engine.connect() as conn:
+        row = conn.execute(select(OutputApproval.max_count, OutputApproval.user_id, OutputApproval.valid_from)).one()
+    assert row.max_count == 5000 and isinstance(row.max_count, int)
+    assert row.user_id == "batch_tax"
+    assert row.valid_from.isoformat() == "2026-01-06T15:00:00+00:00"
+
+
+def test_an_empty_cell_takes_the_columns_default(engine: Engine, settings: Settings, tmp_path: Path):
+    path = tmp_path / "sections.csv"
+    path.write_text(
+        "section_code,name,parent_code,hours_start,hours_end,weekend_counter\n"
+        "1101,市民税課,,,,\n"
+        "1201,市民課,,08:30,17:15,はい\n",
+        encoding="utf-8",
+    )
+    summary = ReferenceImporter(engine, settings).import_file(path, resolve_profile("standard-sections"))
+    assert (summary.stored, summary.quarantined) == (2, 0)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT section_code, weekend_counter FROM sections ORDER BY section_code")).all()
+    assert [(code, bool(flag)) for code, flag in rows] == [("1101", False), ("1201", True)]

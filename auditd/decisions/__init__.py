@@ -1,0 +1,1 @@
+"""Policy decisions: which policy version judged an event, and the violations it found."""

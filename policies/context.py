@@ -1,0 +1,153 @@
+"""Everything the engine needs besides the events: the reference data of a municipality for a window,
+read in bulk (one query per table), plus the logins and logouts that operations are joined to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from auditd.events import repository as events_repo
+from auditd.jp.calendar import calendar_frame
+from auditd.reference import repository as reference_repo
+from auditd.reference.models import (
+    Account,
+    CalendarDay,
+    Grant,
+    OutputApproval,
+    Overtime,
+    Staff,
+    StaffAssignment,
+    Terminal,
+)
+from auditd.store.partitions import JST
+
+
+@dataclass
+class Context:
+    accounts: pd.DataFrame
+    staff: pd.DataFrame
+    assignments: pd.DataFrame
+    grants: pd.DataFrame
+    terminals: pd.DataFrame
+    calendar: pd.DataFrame  # day (datetime64[ns]), is_open, name
+    overtime: pd.DataFrame
+    approvals: pd.DataFrame
+    sessions: pd.DataFrame  # logins and logouts
+
+    def __post_init__(self) -> None:
+        # lookups by key, built once per context (the engine maps events onto them)
+        self.accounts_by_user = self.accounts.drop_duplicates("user_id").set_index("user_id")
+        self.staff_by_id = self.staff.drop_duplicates("staff_id").set_index("staff_id")
+        self.terminals_by_id = self.terminals.drop_duplicates("terminal_id").set_index("terminal_id")
+        self.calendar_by_day = self.calendar.drop_duplicates("day").set_index("day")
+
+
+def _days(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Date columns as datetime64 (NaT for open ends), so comparisons are vectorised."""
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], errors="coerce")
+    return frame
+
+
+def municipal_calendar(stored: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """The calendar feed where it has the day, the national holidays and 年末年始 where it has not."""
+    fallback = calendar_frame(first, last)
+    fallback["day"] = pd.to_datetime(fallback["day"])
+    if stored.empty:
+        return fallback
+    stored = stored.assign(day=pd.to_datetime(stored["day"]))
+    merged = pd.concat([stored[["day", "is_open", "name"]], fallback[~fallback["day"].isin(stored["day"])]])
+    return merged.sort_values("day").reset_index(drop=True)
+
+
+@dataclass
+class _Reference:
+    """The reference tables of a municipality as loaded at one generation (see ``bump_generation``)."""
+
+    generation: int
+    accounts: pd.DataFrame
+    staff: pd.DataFrame
+    assignments: pd.DataFrame
+    grants: pd.DataFrame
+    terminals: pd.DataFrame
+    calendar: pd.DataFrame
+    overtime: pd.DataFrame
+    approvals: pd.DataFrame
+
+
+#: Per database and municipality: reference data changes only when a feed is imported or the rights
+#: API writes, and every such write bumps the generation, so a cached copy is valid until then.
+_CACHE: dict[tuple[str, str], _Reference] = {}
+
+
+def _reference(connection: Connection, municipality_code: str) -> _Reference:
+    key = (str(connection.engine.url), municipality_code)
+    current = reference_repo.generation(connection, municipality_code)
+    cached = _CACHE.get(key)
+    if cached is not None and cached.generation == current:
+        return cached
+    code = municipality_code
+    approvals = reference_repo.frame(connection, OutputApproval, code)
+    approvals["valid_from"] = pd.to_datetime(approvals["valid_from"], utc=True)
+    approvals["valid_to"] = pd.to_datetime(approvals["valid_to"], utc=True)
+    calendar = reference_repo.frame(connection, CalendarDay, code)
+    calendar["day"] = pd.to_datetime(calendar["day"])
+    loaded = _Reference(
+        generation=current,
+        accounts=_days(reference_repo.frame(connection, Account, code), "created_on", "disabled_on"),
+        staff=_days(reference_repo.frame(connection, Staff, code), "pledge_date", "hired_on", "retired_on"),
+        assignments=_days(reference_repo.frame(connection, StaffAssignment, code), "valid_from", "valid_to"),
+        grants=_days(reference_repo.frame(connection, Grant, code), "valid_from", "valid_to"),
+        terminals=_days(reference_repo.frame(connection, Terminal, code), "registered_on", "retired_on"),
+        calendar=calendar,
+        overtime=_days(reference_repo.frame(connection, Overtime, code), "day"),
+        approvals=approvals,
+    )
+    _CACHE[key] = loaded
+    return loaded
+
+
+def load_context(
+    connection: Connection,
+    municipality_code: str,
+    start: datetime,
+    end: datetime,
+    session_hours: float,
+    *,
+    user_id: str | None = None,
+) -> Context:
+    """Reference data for events with ``start <= ts < end`` (Japan days), and the sessions that may
+    cover them (logins up to ``session_hours`` before ``start``). With ``user_id``, only that account's
+    sessions and reference rows (the 「なぜ」 view of one event)."""
+    first = start.astimezone(JST).date() - timedelta(days=1)
+    last = end.astimezone(JST).date() + timedelta(days=1)
+    reference = _reference(connection, municipality_code)
+    window = (pd.Timestamp(first), pd.Timestamp(last))
+    stored_days = reference.calendar[reference.calendar["day"].between(*window)]
+    accounts, staff, assignments = reference.accounts, reference.staff, reference.assignments
+    grants, approvals = reference.grants, reference.approvals
+    overtime = reference.overtime[reference.overtime["day"].between(*window)]
+    if user_id is not None:  # one account: the engine's joins then work on a handful of rows
+        accounts = accounts[accounts["user_id"] == user_id]
+        staff_ids = set(accounts["staff_id"].dropna())
+        staff = staff[staff["staff_id"].isin(staff_ids)]
+        assignments = assignments[assignments["staff_id"].isin(staff_ids)]
+        grants = grants[grants["user_id"] == user_id]
+        overtime = overtime[overtime["staff_id"].isin(staff_ids)]
+        approvals = approvals[(approvals["user_id"] == user_id) | approvals["staff_id"].isin(staff_ids)]
+    return Context(
+        accounts=accounts,
+        staff=staff,
+        assignments=assignments,
+        grants=grants,
+        terminals=reference.terminals,
+        calendar=municipal_calendar(stored_days, first, last),
+        overtime=overtime,
+        approvals=approvals,
+        sessions=events_repo.auth_events(
+            connection, municipality_code, start - timedelta(hours=session_hours), end, user_id=user_id
+        ),
+    )
