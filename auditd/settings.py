@@ -11,7 +11,6 @@ import base64
 import hashlib
 import os
 import secrets
-from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -87,8 +86,12 @@ class Settings(BaseSettings):
     push_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest body of one HTTP push")
     push_max_lines: int = Field(200_000, ge=1, description="most lines read from one HTTP push")
     import_max_body_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="largest reference-feed upload")
-    business_hours_start: time = time(8, 30)
-    business_hours_end: time = time(17, 15)
+    scheduler_enabled: bool = Field(
+        True, description="`auditd serve` runs the scheduled jobs; turn it off on all but one server sharing a store"
+    )
+    policy_dir: Path | None = Field(
+        None, description="a directory of policy YAML files that override the built-in defaults (see docs/policies.md)"
+    )
 
     @field_validator("municipality_code")
     @classmethod

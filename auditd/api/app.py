@@ -6,21 +6,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from auditd import __version__, registry
 from auditd.api import health
+from auditd.api.deps import BrowserOnly, require
+from auditd.api.ratelimit import SecurityLimits
+from auditd.auth.settings import SecuritySettings
 from auditd.errors import AuditdError, AuthenticationRequired
 from auditd.settings import Settings, get_settings
 from auditd.store.db import make_engine, make_session_factory
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
-SESSION_MAX_AGE = 8 * 3600  # one working day
 
 # Everything is served from this origin; nothing is fetched from anywhere else (closed networks).
 SECURITY_HEADERS = {
@@ -37,20 +40,25 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, security: SecuritySettings | None = None
+) -> FastAPI:
     """Build the application. Tests pass their own settings and engine; ``auditd serve`` passes none."""
     settings = settings or get_settings()
     settings.check_secrets()
+    security = security or SecuritySettings()
     engine = engine or make_engine(settings.db_url)
     app = FastAPI(
         title="auditd",
         version=__version__,
         description="個人番号を取り扱う事務のアクセス監査 / Access audit for My Number handling",
-        docs_url="/api/docs",
+        docs_url=None,  # served below, behind a login like every route but the few public ones
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,
     )
     app.state.settings = settings
+    app.state.security = security
+    app.state.security_limits = SecurityLimits(security)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
 
@@ -58,7 +66,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         SessionMiddleware,
         secret_key=settings.secret("session_secret").hex(),
         session_cookie="auditd_session",
-        max_age=SESSION_MAX_AGE,
+        max_age=security.session_absolute_hours * 3600,  # the absolute timeout; the idle one is in deps
         same_site="strict",
         https_only=bool(settings.base_url and settings.base_url.startswith("https://")),
     )
@@ -88,10 +96,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         ]
         return JSONResponse({"error": "validation_failed", "detail": problems}, status_code=422)
 
+    @app.get("/api/openapi.json", include_in_schema=False, dependencies=[Depends(require(scopes=()))])
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", include_in_schema=False, dependencies=[Depends(require())])
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="auditd API")
+
     app.include_router(health.router)
+    from auditd.auth.router import router as auth_router
     from auditd.dashboard.router import router as dashboard_router
 
-    app.include_router(dashboard_router)
+    app.include_router(dashboard_router, dependencies=[BrowserOnly])  # pages: no API tokens, even on /login
+    app.include_router(auth_router)
     for router in registry.load_all("routers").values():
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

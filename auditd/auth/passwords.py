@@ -11,6 +11,8 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("auditd-dummy-password-for-timing")
 
 MIN_PASSWORD_LENGTH = 12
+#: Long enough for any passphrase, short enough that hashing a submitted value costs a bounded time.
+MAX_PASSWORD_LENGTH = 256
 
 
 def hash_password(password: str) -> str:
@@ -18,6 +20,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """True if ``password`` matches ``password_hash``. With no hash (an unknown user) the dummy hash is
+    verified instead and the answer is False: the same work is done either way."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -10,6 +10,8 @@ from rich.console import Console
 from auditd import __version__, registry
 from auditd.cli import db as db_commands
 from auditd.cli import demo as demo_commands
+from auditd.cli import integrity as integrity_commands
+from auditd.cli import scheduler as scheduler_commands
 from auditd.cli import serve as serve_commands
 from auditd.cli import users as user_commands
 from auditd.errors import AuditdError
@@ -29,6 +31,8 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(user_commands.app, name="user")
 serve_commands.register(app)
 demo_commands.register(app)
+integrity_commands.register(app)
+scheduler_commands.register(app)
 
 
 def _version(value: bool) -> None:

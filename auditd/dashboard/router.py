@@ -12,15 +12,20 @@ from fastapi.templating import Jinja2Templates
 
 from auditd import __version__
 from auditd.api.deps import (
-    SESSION_USER_KEY,
     CurrentUser,
     DbSession,
     OptionalUser,
+    SecurityDep,
     SettingsDep,
+    begin_pending,
+    begin_session,
+    client_address,
     csrf_token,
+    end_session,
     verify_csrf,
 )
-from auditd.auth.service import authenticate
+from auditd.api.ratelimit import LimitsDep, refusal_message
+from auditd.auth import service as auth_service
 from auditd.dashboard import service
 from auditd.dashboard.charts import bar_chart
 from auditd.dashboard.i18n import translator
@@ -55,8 +60,15 @@ def render(request: Request, template: str, settings: Any, **context: Any) -> HT
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login would be a phishing aid.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only local paths: an open redirect after login would be a phishing aid. Browsers read "/\\host"
+    # as "//host", and control characters can split a header: both are refused.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)
+    ):
         return target
     return "/"
 
@@ -72,27 +84,61 @@ def login_form(request: Request, settings: SettingsDep, principal: OptionalUser,
 def login(
     request: Request,
     settings: SettingsDep,
+    security: SecurityDep,
+    limits: LimitsDep,
     db: DbSession,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    client = request.client.host if request.client else None
-    outcome = authenticate(db, settings.municipality_code, username.strip(), password, client=client)
-    if outcome.principal is None:
+    """The password step. Officers and administrators (and anyone with a second factor) go on to
+    ``/login/totp``; the others are logged in. Attempts are rate-limited per address and username."""
+    client = client_address(request)
+    name = username.strip()
+    target = _safe_next(next)
+    verdict = limits.login_attempt(client, name)
+    if not verdict.allowed:
+        if verdict.first_refusal:
+            auth_service.record_rate_limited(
+                db,
+                settings.municipality_code,
+                name,
+                limited_by=(verdict.key or "?").partition(":")[0],
+                retry_after=verdict.retry_after,
+                step="password",
+                client=client,
+            )
         response = render(
-            request, "login.html", settings, next=_safe_next(next), error=outcome.message, username=username
+            request,
+            "login.html",
+            settings,
+            next=target,
+            error=refusal_message(verdict, settings.language),
+            username=username,
         )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(verdict.retry_after)
+        return response
+    outcome = auth_service.authenticate(
+        db, settings.municipality_code, name, password, client=client, security=security
+    )
+    if outcome.pending is not None:
+        begin_pending(request, outcome.pending, target)
+        return RedirectResponse("/login/totp", status_code=303)
+    if outcome.principal is None:
+        response = render(request, "login.html", settings, next=target, error=outcome.message, username=username)
         response.status_code = 401
         return response
-    request.session.clear()  # a new session on login: no fixation
-    request.session[SESSION_USER_KEY] = outcome.principal.user_id
-    return RedirectResponse(_safe_next(next), status_code=303)
+    begin_session(request, outcome.principal, outcome.session_epoch)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])
-def logout(request: Request) -> Response:
-    request.session.clear()
+def logout(request: Request, db: DbSession, principal: OptionalUser) -> Response:
+    """End the session, and every copy of it: the user's session epoch moves on (recorded)."""
+    if principal is not None:
+        auth_service.logout(db, principal, client=client_address(request))
+    end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from auditd.auth.models import PlatformUser
+from auditd.auth.models import ApiToken, PlatformUser
+from auditd.decisions.models import PolicyVersion, Violation
 from auditd.events.models import Event, IngestBatch, IngestRun, QuarantinedRecord, Source
+from auditd.integrity.models import BatchSeal, ChainHead, IntegrityCheck
 from auditd.privacy.models import Subject
 from auditd.reference.models import (
     Account,
@@ -13,6 +15,7 @@ from auditd.reference.models import (
     Municipality,
     OutputApproval,
     Overtime,
+    ReferenceGeneration,
     Resident,
     Section,
     Staff,
@@ -20,24 +23,33 @@ from auditd.reference.models import (
     Terminal,
     WatchlistEntry,
 )
+from auditd.scheduler.models import JobRun, SchedulerJob
 from auditd.store.base import Base
 from auditd.trail.models import TrailEntry
 
 __all__ = [
     "Account",
+    "ApiToken",
     "Base",
+    "BatchSeal",
     "BusinessCase",
     "CalendarDay",
+    "ChainHead",
     "Event",
     "Grant",
     "IngestBatch",
     "IngestRun",
+    "IntegrityCheck",
+    "JobRun",
     "Municipality",
     "OutputApproval",
     "Overtime",
     "PlatformUser",
+    "PolicyVersion",
     "QuarantinedRecord",
+    "ReferenceGeneration",
     "Resident",
+    "SchedulerJob",
     "Section",
     "Source",
     "Staff",
@@ -45,6 +57,7 @@ __all__ = [
     "Subject",
     "Terminal",
     "TrailEntry",
+    "Violation",
     "WatchlistEntry",
 ]
 

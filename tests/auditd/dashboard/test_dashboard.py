@@ -10,25 +10,22 @@ from sqlalchemy import Engine, select
 
 from auditd.api.app import create_app
 from auditd.auth.models import PlatformRole
-from auditd.auth.service import MAX_FAILED_LOGINS, create_user
+from auditd.auth.service import MAX_FAILED_LOGINS
+from auditd.auth.testing import TestUser, add_user, log_in
 from auditd.settings import Settings
-from auditd.store.db import make_session_factory, session_scope
 from auditd.trail.models import TrailEntry
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def client(engine: Engine, settings: Settings) -> TestClient:
-    with session_scope(make_session_factory(engine)) as session:
-        create_user(
-            session,
-            settings.municipality_code,
-            "officer",
-            PASSWORD,
-            PlatformRole.OFFICER,
-            display_name="責任者",
-        )
+def officer(engine: Engine, settings: Settings) -> TestUser:
+    """An officer with a second factor enrolled (officers must have one)."""
+    return add_user(engine, settings, PlatformRole.OFFICER, "officer", password=PASSWORD)
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings, officer: TestUser) -> TestClient:
     return TestClient(create_app(settings, engine))
 
 
@@ -80,8 +77,8 @@ def test_unknown_user_gets_the_same_answer_and_is_recorded(client: TestClient, e
     assert ("nobody", "login_failed") in trail(engine)
 
 
-def test_login_then_overview_shows_the_store_and_logout(client: TestClient, engine: Engine):
-    response = login(client)
+def test_login_then_overview_shows_the_store_and_logout(client: TestClient, engine: Engine, officer: TestUser):
+    response = log_in(client, officer)
     assert response.status_code == 303 and response.headers["location"] == "/"
     page = client.get("/")
     assert page.status_code == 200
@@ -93,18 +90,13 @@ def test_login_then_overview_shows_the_store_and_logout(client: TestClient, engi
     assert client.get("/", headers={"accept": "text/html"}, follow_redirects=False).status_code == 303
 
 
-def test_open_redirects_after_login_are_refused(client: TestClient):
-    token = csrf_of(client.get("/login").text)
-    response = client.post(
-        "/login",
-        data={"csrf": token, "username": "officer", "password": PASSWORD, "next": "//evil.example/"},
-        follow_redirects=False,
-    )
-    assert response.headers["location"] == "/"
+def test_open_redirects_after_login_are_refused(client: TestClient, officer: TestUser):
+    response = log_in(client, officer, next="//evil.example/")
+    assert response.status_code == 303 and response.headers["location"] == "/"
 
 
-def test_pages_fetch_nothing_from_outside_and_send_security_headers(client: TestClient):
-    login(client)
+def test_pages_fetch_nothing_from_outside_and_send_security_headers(client: TestClient, officer: TestUser):
+    assert log_in(client, officer).status_code == 303
     for path in ("/login", "/", "/static/auditd.css"):
         response = client.get(path)
         assert response.status_code == 200, path

@@ -3,7 +3,6 @@ each role, and sources with push tokens."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
@@ -13,8 +12,7 @@ from sqlalchemy import Engine
 
 from auditd.api.app import create_app
 from auditd.auth.models import PlatformRole
-from auditd.auth.service import create_user
-from auditd.store.db import make_session_factory, session_scope
+from auditd.auth.testing import add_user, log_in
 from collectors.push import service
 
 
@@ -43,25 +41,9 @@ def login_as(engine: Engine, settings) -> Callable[[PlatformRole], TestClient]: 
     """A client logged in through the real login form as a new user of ``role``."""
 
     def login(role: PlatformRole) -> TestClient:
-        username = f"{role.value}-user"
-        with session_scope(make_session_factory(engine)) as session:
-            create_user(
-                session,
-                settings.municipality_code,
-                username,
-                PASSWORD,
-                role,
-                section_code="1101" if role is PlatformRole.SECTION_HEAD else None,
-            )
+        user = add_user(engine, settings, role, password=PASSWORD)
         client = TestClient(create_app(settings, engine))
-        page = client.get("/login").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-        assert csrf
-        done = client.post(
-            "/login",
-            data={"csrf": csrf.group(1), "username": username, "password": PASSWORD, "next": "/"},
-            follow_redirects=False,
-        )
+        done = log_in(client, user)
         assert done.status_code == 303, done.text
         return client
 
