@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyotp
 from rich.console import Console
 from sqlalchemy import Engine
 
 from auditd.auth import repository as users_repo
 from auditd.auth.models import PlatformRole
-from auditd.auth.service import create_user
+from auditd.auth.service import create_user, enrol_totp
 from auditd.demo.generator import Manifest, generate_city
 from auditd.demo.world import CityConfig
+from auditd.errors import NotFound
 from auditd.pipeline import PipelineContext, StepResult, run_pipeline
+from auditd.privacy.vault import Vault
 from auditd.reference.repository import ensure_municipality
 from auditd.settings import Settings
 from auditd.store import migrate
@@ -33,27 +36,44 @@ class DemoResult:
     steps: list[StepResult]
     username: str
     password: str
+    totp_secret: str
     seconds: float
+
+
+def _login_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo" / "login.json"
+
+
+def _read_login(settings: Settings) -> dict[str, str]:
+    path = _login_file(settings)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _write_login(settings: Settings, data: dict[str, str]) -> None:
+    path = _login_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
 
 
 def demo_credentials(settings: Settings) -> tuple[str, str]:
     """The demo officer's login: a random password made once and kept (0600) in the data directory."""
-    path = settings.data_dir / "demo" / "login.json"
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return str(data["username"]), str(data["password"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    password = "demo-" + secrets.token_urlsafe(12)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"username": DEMO_USER, "password": password}, handle)
-    return DEMO_USER, password
+    data = _read_login(settings)
+    if "password" not in data:
+        data = {"username": DEMO_USER, "password": "demo-" + secrets.token_urlsafe(12)}
+        _write_login(settings, data)
+    return data["username"], data["password"]
 
 
-def ensure_demo_user(engine: Engine, settings: Settings, username: str, password: str) -> None:
+def ensure_demo_user(engine: Engine, settings: Settings, username: str, password: str) -> str:
+    """Make the demo officer if missing, with the second factor officers must have; returns its TOTP
+    secret, kept next to the password (a demo has no person to hand it to)."""
+    data = _read_login(settings)
     factory = make_session_factory(engine)
     with session_scope(factory) as session:
-        if users_repo.by_username(session, settings.municipality_code, username) is None:
+        user = users_repo.by_username(session, settings.municipality_code, username)
+        if user is None:
             create_user(
                 session,
                 settings.municipality_code,
@@ -63,6 +83,21 @@ def ensure_demo_user(engine: Engine, settings: Settings, username: str, password
                 display_name="デモ セキュリティ責任者",
                 actor="demo",
             )
+        if user is None or user.totp_sealed is None or "totp_secret" not in data:
+            vault = Vault(settings.secret("encryption_key"))
+            data["totp_secret"] = enrol_totp(
+                session, vault, settings.municipality_code, username, reset=True, actor="demo"
+            )
+            _write_login(settings, data)
+    return data["totp_secret"]
+
+
+def demo_totp_code(settings: Settings) -> str:
+    """The demo officer's current one-time code (``auditd demo --code``), for a demo run without a phone."""
+    secret = _read_login(settings).get("totp_secret")
+    if secret is None:
+        raise NotFound("no demo login in this data directory", hint="run `auditd demo` first")
+    return pyotp.TOTP(secret).now()
 
 
 def run_demo(settings: Settings, engine: Engine, config: CityConfig, console: Console) -> DemoResult:
@@ -97,8 +132,8 @@ def run_demo(settings: Settings, engine: Engine, config: CityConfig, console: Co
     )
     steps = run_pipeline(context)
     username, password = demo_credentials(settings)
-    ensure_demo_user(engine, settings, username, password)
-    return DemoResult(manifest, steps, username, password, time.perf_counter() - started)
+    secret = ensure_demo_user(engine, settings, username, password)
+    return DemoResult(manifest, steps, username, password, secret, time.perf_counter() - started)
 
 
 def truth_summary(manifest: Manifest) -> list[str]:

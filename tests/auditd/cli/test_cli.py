@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from auditd.api.app import create_app
+from auditd.auth.testing import csrf_of
 from auditd.settings import Settings
 
 
@@ -83,6 +86,24 @@ def test_demo_builds_the_city_runs_the_pipeline_and_is_idempotent(
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == events
     login = json.loads((settings.data_dir / "demo" / "login.json").read_text(encoding="utf-8"))
     assert login["password"] in first.stdout and login["password"] in second.stdout
+    assert login["totp_secret"] in first.stdout and login["totp_secret"] in second.stdout, "enrolled once"
+
+    # the printed login works through the real forms, the second factor from `auditd demo --code`
+    client = TestClient(create_app(settings, engine))
+    step = client.post(
+        "/login",
+        data={"csrf": csrf_of(client.get("/login").text), "username": "officer", "password": login["password"]},
+        follow_redirects=False,
+    )
+    assert step.status_code == 303 and step.headers["location"] == "/login/totp"
+    code = auditd(env_for_cli, "demo", "--code")
+    assert code.returncode == 0 and code.stdout.strip().isdigit(), code.stderr
+    done = client.post(
+        "/login/totp",
+        data={"csrf": csrf_of(client.get("/login/totp").text), "code": code.stdout.strip()},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and client.get("/").status_code == 200
 
 
 def test_ingest_json_summary_and_user_add(env_for_cli: dict[str, str], small_city):  # type: ignore[no-untyped-def]
