@@ -15,6 +15,8 @@ process (so memory and caches are its own):
    Decisions/s is events divided by the CPU seconds of the judging (single-threaded: one core).
 2. **decide**: ``auditd decide`` end to end on a copy of the store: read, judge, write violations,
    mark batches. Wall-clock decisions/s and peak RSS.
+3. **explain**: the 「なぜ」 view of 50 events of the decided store (25 with violations, 25 at random),
+   in one warm process as the API serves them: median, 95th percentile and maximum milliseconds.
 
 Prints a table and writes JSON to ``benchmarks/results/`` with a description of the machine.
 """
@@ -125,6 +127,35 @@ print(json.dumps({"events": summary.events, "violations": summary.violations, "c
                   "peak_mb": peak}))
 """
 
+EXPLAIN_CODE = """
+import json, random, statistics, time
+from sqlalchemy import text
+from auditd.settings import Settings
+from auditd.store.db import engine_for
+from policies.explain import explain_event
+settings = Settings()
+engine = engine_for(settings)
+code = settings.municipality_code
+with engine.connect() as conn:
+    flagged = [r[0] for r in conn.execute(text("SELECT DISTINCT event_id FROM violations LIMIT 25"))]
+    count = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+    sample = [r[0] for r in conn.execute(
+        text("SELECT event_id FROM events WHERE rowid IN (SELECT abs(random()) % :n + 1 FROM events LIMIT 25)"),
+        {"n": count},
+    )]
+ids = [bytes(i).hex() for i in flagged + sample]
+timings = []
+with engine.connect() as conn:
+    explain_event(conn, settings, code, ids[0])  # warm: policy parsed, reference cache loaded, as in a server
+    for event_id in ids:
+        started = time.perf_counter()
+        explain_event(conn, settings, code, event_id)
+        timings.append((time.perf_counter() - started) * 1000)
+timings.sort()
+print(json.dumps({"n": len(timings), "median_ms": statistics.median(timings),
+                  "p95_ms": timings[int(0.95 * (len(timings) - 1))], "max_ms": timings[-1]}))
+"""
+
 
 def _env(folder: Path, store: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
@@ -149,6 +180,7 @@ def measure(store: Path) -> dict[str, object]:
     engine = _child(ENGINE_CODE, _env(folder, scratch))
     shutil.copyfile(store, scratch)
     decide = _child(DECIDE_CODE, _env(folder, scratch))
+    explain = _child(EXPLAIN_CODE, _env(folder, scratch))  # on the decided store, as an officer would ask
     scratch.unlink()
     return {
         "events": engine["events"],
@@ -161,6 +193,10 @@ def measure(store: Path) -> dict[str, object]:
         "decide_cpu_s": round(decide["cpu_s"], 1),
         "decide_wall_s": round(decide["wall_s"], 1),
         "decide_peak_mb": round(decide["peak_mb"]),
+        "explain_events": explain["n"],
+        "explain_median_ms": round(explain["median_ms"], 1),
+        "explain_p95_ms": round(explain["p95_ms"], 1),
+        "explain_max_ms": round(explain["max_ms"], 1),
     }
 
 
@@ -178,7 +214,8 @@ def main() -> None:
             f"{result['events']:>11,} events: engine {result['engine_decisions_per_cpu_s']:>9,} decisions/CPU-s "
             f"({result['engine_decisions_per_s']:,}/s wall, read {result['engine_read_s']} s, "
             f"{result['engine_peak_mb']:,} MB) · auditd decide {result['decide_decisions_per_s']:>8,}/s "
-            f"({result['decide_wall_s']} s, {result['decide_peak_mb']:,} MB) · {result['violations']:,} violations",
+            f"({result['decide_wall_s']} s, {result['decide_peak_mb']:,} MB) · {result['violations']:,} violations · "
+            f"explain median {result['explain_median_ms']} ms, p95 {result['explain_p95_ms']} ms",
             flush=True,
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
