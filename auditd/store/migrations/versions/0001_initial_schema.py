@@ -15,56 +15,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from auditd.store import append_only
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 APPEND_ONLY = ("events", "trail")
-
-PG_APPEND_ONLY_FUNCTION = """
-CREATE OR REPLACE FUNCTION auditd_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'auditd: % is append-only (% refused)', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$
-"""
-
-
-def _create_append_only_triggers() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        op.execute(PG_APPEND_ONLY_FUNCTION)
-    for table in APPEND_ONLY:
-        if dialect == "postgresql":
-            op.execute(
-                f"CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION auditd_append_only()"
-            )
-            op.execute(
-                f"CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION auditd_append_only()"
-            )
-        else:
-            for verb in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER trg_{table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'auditd: {table} is append-only ({verb} refused)'); END"
-                )
-
-
-def _drop_append_only_triggers() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_no_truncate ON {table}")
-        else:
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_no_update")
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_no_delete")
-    if dialect == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS auditd_append_only()")
 
 
 def upgrade() -> None:
@@ -395,11 +353,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_quarantine_run", ["municipality_code", "run_id"], unique=False)
         batch_op.create_index("uq_quarantine_record", ["municipality_code", "record_key"], unique=True)
 
-    _create_append_only_triggers()
+    append_only.create_function()
+    append_only.create_triggers(APPEND_ONLY)
 
 
 def downgrade() -> None:
-    _drop_append_only_triggers()
+    append_only.drop_triggers(APPEND_ONLY)
+    append_only.drop_function()
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.drop_index("uq_quarantine_record")
         batch_op.drop_index("ix_quarantine_run")

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from auditd.store import append_only
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -23,38 +25,6 @@ depends_on: str | Sequence[str] | None = None
 
 INSTANT = sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")
 APPEND_ONLY = ("integrity_checks",)
-
-
-def _create_append_only_triggers() -> None:
-    # auditd_append_only() (PostgreSQL) is created by 0001 and shared by every append-only table.
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "postgresql":
-            op.execute(
-                f"CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION auditd_append_only()"
-            )
-            op.execute(
-                f"CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION auditd_append_only()"
-            )
-        else:
-            for verb in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER trg_{table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'auditd: {table} is append-only ({verb} refused)'); END"
-                )
-
-
-def _drop_append_only_triggers() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_no_truncate ON {table}")
-        else:
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_no_update")
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_no_delete")
 
 
 def upgrade() -> None:
@@ -131,11 +101,11 @@ def upgrade() -> None:
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
         batch_op.create_index("ix_job_runs_job", ["municipality_code", "job_id", "started_at"], unique=False)
 
-    _create_append_only_triggers()
+    append_only.create_triggers(APPEND_ONLY)  # auditd_append_only() is made by 0001
 
 
 def downgrade() -> None:
-    _drop_append_only_triggers()
+    append_only.drop_triggers(APPEND_ONLY)
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_job_runs_job")
     op.drop_table("job_runs")
