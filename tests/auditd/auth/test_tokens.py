@@ -3,12 +3,11 @@ principal by the same `require(...)` as sessions, with scopes, expiry, revocatio
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from auth_support import actions, token_row, trail
+from cli_support import auditd
 from fastapi import Depends
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -21,18 +20,6 @@ from auditd.auth.schemas import Principal
 from auditd.auth.testing import TestUser, add_user, log_in
 from auditd.errors import ValidationFailed
 from auditd.settings import Settings
-
-
-def auditd(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditd", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-        check=False,
-    )
 
 
 def make_token(engine: Engine, settings: Settings, name: str, *scopes: str, owner: str | None = None, expires="90d"):  # type: ignore[no-untyped-def]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 from auth_support import actions, user_row
+from cli_support import auditd
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -17,18 +16,6 @@ from auditd.api.app import create_app
 from auditd.auth.models import PlatformRole
 from auditd.auth.testing import TestUser, add_user, log_in
 from auditd.settings import Settings
-
-
-def auditd(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditd", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-        check=False,
-    )
 
 
 def test_user_password_sets_it_ends_sessions_and_lifts_a_lockout(

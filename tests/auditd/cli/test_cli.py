@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import auditd
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from auditd.api.app import create_app
 from auditd.auth.testing import csrf_of
 from auditd.settings import Settings
-
-
-def auditd(
-    env: dict[str, str], *args: str, timeout: int = 600, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditd", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-        check=False,
-    )
 
 
 def test_help_reads_well_everywhere(env_for_cli: dict[str, str]):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 
+from cli_support import auditd
 from fastapi.testclient import TestClient
 from push_support import rows, trail, welfare_line
 from sqlalchemy import Engine
@@ -14,12 +14,6 @@ from sqlalchemy import Engine
 from auditd.trail.service import cli_actor
 
 TOKEN = re.compile(r"^adt_[A-Za-z0-9_-]{43}$", re.MULTILINE)
-
-
-def auditd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditd", *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def token_of(done: subprocess.CompletedProcess[str]) -> str:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import auditd
 from sqlalchemy import Engine, text
 from watch_support import backdate, clean_ids, event_ids, tax_bytes, tax_line, wait_for, write_tax
 
@@ -22,12 +23,6 @@ from auditd.settings import Settings
 from collectors.watch import cli as watch_cli
 
 PATTERN = "ZEIMU_OPLOG_*.csv"
-
-
-def auditd(env: dict[str, str], *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditd", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def start_watch(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
