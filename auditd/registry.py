@@ -12,6 +12,8 @@ group                  what an entry point names
 ``auditd.routers``     a FastAPI ``APIRouter`` mounted on the application
 ``auditd.steps``       a :class:`~auditd.pipeline.PipelineStep` run by ``auditd run`` / ``auditd demo``
 ``auditd.jobs``        ``jobs() -> list[JobSpec]``: scheduled jobs declared next to their domain
+``auditd.roles``       ``roles(settings) -> dict[str, tuple[str, ...]]``: the roles of the policy in force
+                       and the sections whose staff may hold each (empty: any section)
 =====================  ======================================================================
 """
 
@@ -21,7 +23,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-GROUPS = ("formats", "profiles", "cli", "routers", "steps", "jobs", "detectors", "notifiers", "reports")
+GROUPS = ("formats", "profiles", "cli", "routers", "steps", "jobs", "roles", "detectors", "notifiers", "reports")
 
 
 @cache

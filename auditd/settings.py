@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(
         True, description="`auditd serve` runs the scheduled jobs; turn it off on all but one server sharing a store"
     )
+    rights_personnel_action: Literal["suspend", "flag"] = Field(
+        "suspend",
+        description="what the personnel feed (transfers, retirements) does to an active grant that lapses: "
+        "suspend it, or only flag it for a person to decide",
+    )
     policy_dir: Path | None = Field(
         None, description="a directory of policy YAML files that override the built-in defaults (see docs/policies.md)"
     )

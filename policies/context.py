@@ -100,7 +100,7 @@ def _reference(connection: Connection, municipality_code: str) -> _Reference:
         accounts=_days(reference_repo.frame(connection, Account, code), "created_on", "disabled_on"),
         staff=_days(reference_repo.frame(connection, Staff, code), "pledge_date", "hired_on", "retired_on"),
         assignments=_days(reference_repo.frame(connection, StaffAssignment, code), "valid_from", "valid_to"),
-        grants=_days(reference_repo.frame(connection, Grant, code), "valid_from", "valid_to"),
+        grants=_days(reference_repo.frame(connection, Grant, code), "valid_from", "valid_to", "ended_on"),
         terminals=_days(reference_repo.frame(connection, Terminal, code), "registered_on", "retired_on"),
         calendar=calendar,
         overtime=_days(reference_repo.frame(connection, Overtime, code), "day"),

@@ -307,7 +307,12 @@ def _section_on_day(f: pd.DataFrame, assignments: pd.DataFrame) -> pd.Series:
 
 def _grants_on_day(f: pd.DataFrame, user: pd.Series, grants: pd.DataFrame) -> pd.DataFrame:
     rows = pd.DataFrame({"idx": f.index, "user_id": user.to_numpy(), "day": f["day"].to_numpy()})
-    active = grants[grants["status"].fillna("active") == "active"]
+    # A suspended or revoked grant held until the day it ended: a late event from before then is judged
+    # under it. Ended without a known day (a ledger saying only "revoked"), it never counts.
+    ended = grants["ended_on"] if "ended_on" in grants else pd.Series(pd.NaT, index=grants.index)
+    held = (grants["status"].fillna("active") == "active") | ended.notna()
+    valid_to = grants["valid_to"].where(ended.isna() | (grants["valid_to"] < ended), ended)
+    active = grants[held].assign(valid_to=valid_to[held])
     joined = rows.merge(active[["user_id", "role", "valid_from", "valid_to"]], on="user_id")
     joined = joined[_valid_on(joined["day"], joined["valid_from"], joined["valid_to"])]
     return joined[["idx", "role"]].reset_index(drop=True)

@@ -54,6 +54,14 @@ def current_policy(settings: Settings) -> LoadedPolicy:
     return load_configured(settings.policy_dir)
 
 
+def role_sections(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The roles of the policy in force and the sections whose staff may hold each (empty: any).
+
+    Registered under ``auditd.roles``: the rights lifecycle (``auditd.rights``) checks requested roles
+    and transfers against it without importing this package."""
+    return {name: tuple(role.sections) for name, role in current_policy(settings).policy.roles.items()}
+
+
 def ensure_version(connection: Connection, municipality_code: str, loaded: LoadedPolicy, actor: str = "system") -> int:
     """The id of this policy's version, registering it (valid from now, or its ``meta.valid_from``)."""
     existing = decisions_repo.version_by_digest(connection, municipality_code, loaded.digest)

@@ -102,6 +102,9 @@ class Grant(MunicipalityScoped, Base):
     approver: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")  # active|suspended|revoked
     origin: Mapped[str] = mapped_column(String(16), default="ledger")  # ledger|api
+    #: The day a suspension or revocation took effect (the grant held until then): events from before it,
+    #: decided later, are still judged under the grant. Empty for a grant ended without a known day.
+    ended_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Terminal(MunicipalityScoped, Base):

@@ -71,9 +71,16 @@ def natural_key(model: type[Base]) -> list[str]:
 
 
 def replace_rows(connection: Connection, model: type[Base], municipality_code: str, rows: list[dict[str, Any]]) -> int:
-    """Replace the municipality's rows of a snapshot feed (staff register, terminals …)."""
+    """Replace the municipality's rows of a snapshot feed (staff register, terminals …).
+
+    The rights ledger (``grants``) replaces the ledger's own rows only: grants issued through the
+    rights lifecycle (origin ``api``) are not in the municipality's spreadsheet and keep their history.
+    """
     table = table_of(model)
-    connection.execute(delete(table).where(table.c.municipality_code == municipality_code))
+    stmt = delete(table).where(table.c.municipality_code == municipality_code)
+    if model is Grant:
+        stmt = stmt.where(table.c.origin != "api")
+    connection.execute(stmt)
     bump_generation(connection, municipality_code)
     return _insert(connection, model, rows)
 

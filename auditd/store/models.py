@@ -23,6 +23,7 @@ from auditd.reference.models import (
     Terminal,
     WatchlistEntry,
 )
+from auditd.rights.models import GrantEvent, GrantRequest
 from auditd.scheduler.models import JobRun, SchedulerJob
 from auditd.store.base import Base
 from auditd.trail.models import TrailEntry
@@ -37,6 +38,8 @@ __all__ = [
     "ChainHead",
     "Event",
     "Grant",
+    "GrantEvent",
+    "GrantRequest",
     "IngestBatch",
     "IngestRun",
     "IntegrityCheck",
@@ -62,4 +65,4 @@ __all__ = [
 ]
 
 #: Tables whose rows are never updated or deleted (enforced by triggers created in migrations).
-APPEND_ONLY_TABLES = ("events", "trail")
+APPEND_ONLY_TABLES = ("events", "trail", "grant_events")

@@ -235,6 +235,14 @@ def test_the_day_after_a_grant_expires():
     ]
 
 
+def test_a_suspended_grant_held_until_the_day_it_ended_and_one_ended_on_no_known_day_never():
+    suspended = context().grants.assign(status="suspended", ended_on=day("2026-02-03"))
+    late = [event("2026-02-02 10:00"), event("2026-02-03 10:00")]  # decided after the suspension
+    assert broken(*late, ctx=context(grants=suspended)) == [set(), {"no_grant"}]
+    revoked = context().grants.assign(status="revoked", ended_on=pd.NaT)
+    assert broken(*late, ctx=context(grants=revoked)) == [{"no_grant"}, {"no_grant"}]
+
+
 def test_the_day_a_transfer_takes_effect():
     assignments = pd.DataFrame(
         {

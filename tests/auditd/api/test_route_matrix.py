@@ -73,6 +73,23 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/quarantine"): frozenset({OFFICER, ADMIN, AUDITOR}),
     ("GET", "/api/v1/events/{event_id}/decision"): frozenset({OFFICER, AUDITOR, SECTION_HEAD}),
     ("GET", "/api/v1/policy"): frozenset({OFFICER, AUDITOR, SECTION_HEAD}),
+    # the rights lifecycle: deciding is a person's act (no token); systems request, revoke and read
+    ("POST", "/api/v1/rights/requests"): frozenset({OFFICER, SECTION_HEAD, API_TOKEN, OFFICER_TOKEN}),
+    ("GET", "/api/v1/rights/requests"): frozenset({OFFICER, SECTION_HEAD, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    ("POST", "/api/v1/rights/requests/{request_id}/approve"): frozenset({OFFICER, SECTION_HEAD}),
+    ("POST", "/api/v1/rights/requests/{request_id}/reject"): frozenset({OFFICER, SECTION_HEAD}),
+    ("GET", "/api/v1/rights/grants"): frozenset({OFFICER, SECTION_HEAD, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    ("GET", "/api/v1/rights/grants/without-expiry"): frozenset(
+        {OFFICER, SECTION_HEAD, AUDITOR, API_TOKEN, OFFICER_TOKEN}
+    ),
+    ("GET", "/api/v1/rights/grants/{grant_id}/events"): frozenset(
+        {OFFICER, SECTION_HEAD, AUDITOR, API_TOKEN, OFFICER_TOKEN}
+    ),
+    ("POST", "/api/v1/rights/grants/{grant_id}/revoke"): frozenset({OFFICER, SECTION_HEAD, API_TOKEN, OFFICER_TOKEN}),
+    ("POST", "/api/v1/rights/accounts"): frozenset({OFFICER, ADMIN, API_TOKEN, OFFICER_TOKEN}),
+    ("POST", "/api/v1/rights/personnel/apply"): frozenset({OFFICER, API_TOKEN, OFFICER_TOKEN}),
+    ("GET", "/api/v1/rights/revocation-lag"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    ("GET", "/api/v1/rights/dormant"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
 }
 
 #: Values for path parameters: a known one where the route needs it, else something harmless.
