@@ -29,6 +29,10 @@ TEXT_LIMITS = {
     and name not in ("event_id", "subject_hash", "raw_ref", "municipality_code", "source")
 }
 TEXT_LIMITS["subject"] = 256
+#: Characters of a record at most: a record of megabytes is garbage (CSV fields stop at the same size).
+MAX_RECORD_CHARS = 1 << 20
+#: The largest value of the canonical number fields (``subject_count`` is a 32-bit column, ``seq`` 64-bit).
+NUMBER_LIMITS = {"subject_count": 2**31 - 1, "seq": 2**63 - 1}
 _SPLIT_CACHE: dict[str, re.Pattern[str]] = {}
 
 
@@ -101,6 +105,14 @@ def apply_codes(values: pd.Series, table: dict[str, str], split: str | None) -> 
     return mapped, unknown
 
 
+def whole_numbers(values: pd.Series, *, lowest: int, highest: int) -> pd.Series:
+    """Whole numbers from ``lowest`` to ``highest`` (full-width digits and thousands separators
+    allowed); NA for anything else, including what the store's integer column could not hold."""
+    numbers = pd.to_numeric(to_halfwidth(values).str.replace(",", "", regex=False), errors="coerce")
+    fits = (numbers >= lowest) & (numbers < highest + 1) & (numbers == np.floor(numbers))
+    return numbers.where(fits.fillna(False)).astype("Int64")
+
+
 def field_values(
     records: pd.DataFrame, name: str, spec: FieldSpec, profile: Profile, rejection: Rejection
 ) -> pd.Series:
@@ -118,7 +130,8 @@ def field_values(
 
 
 def parse_timestamps(values: pd.Series, formats: list[str], tz: ZoneInfo) -> pd.Series:
-    """Parse with each format in turn (first success wins); naive times are in ``tz``. Result in UTC."""
+    """Parse with each format in turn (first success wins); naive times are in ``tz``. Result in UTC.
+    Times outside years 1–9999, in UTC or in ``tz``, are missing: no date type of Python holds them."""
     text = to_halfwidth(values).str.strip()
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     todo = text.notna()
@@ -130,7 +143,8 @@ def parse_timestamps(values: pd.Series, formats: list[str], tz: ZoneInfo) -> pd.
         ok = parsed.notna()
         result.loc[ok[ok].index] = parsed[ok]
         todo.loc[ok[ok].index] = False
-    return result
+    fits = result.dt.year.between(1, 9999) & result.dt.tz_convert(tz).dt.year.between(1, 9999)
+    return result.where(fits)
 
 
 def _localize(naive: pd.Series, tz: ZoneInfo) -> pd.Series:
@@ -173,6 +187,8 @@ def map_event_chunk(chunk: RawChunk, profile: Profile) -> tuple[pd.DataFrame, pd
     out = pd.DataFrame(index=records.index)
     rejection = Rejection(size)
     tz = ZoneInfo(profile.timezone)
+    enormous = np.fromiter((len(t) > MAX_RECORD_CHARS for t in chunk.texts), dtype=bool, count=len(chunk.texts))
+    rejection.add(enormous, "too_long", f"the record is longer than {MAX_RECORD_CHARS:,} characters")
 
     for name, spec in profile.fields.items():
         values = field_values(records, name, spec, profile, rejection)
@@ -187,10 +203,12 @@ def map_event_chunk(chunk: RawChunk, profile: Profile) -> tuple[pd.DataFrame, pd
             )
             out["ts"] = ts
         elif name in ("subject_count", "seq"):
-            numbers = pd.to_numeric(to_halfwidth(values).str.replace(",", "", regex=False), errors="coerce")
-            bad = values.notna() & (numbers.isna() | (numbers < 0) | (numbers != np.floor(numbers)))
-            rejection.add(bad.to_numpy(), f"bad_{name}", f"{name}: not a whole number ≥ 0: " + values.fillna(""))
-            out[name] = numbers.where(~bad).astype("Int64")
+            highest = NUMBER_LIMITS[name]
+            numbers = whole_numbers(values, lowest=0, highest=highest)
+            bad = values.notna() & numbers.isna()
+            reason = f"{name}: not a whole number from 0 to {highest}: " + values.fillna("")
+            rejection.add(bad.to_numpy(), f"bad_{name}", reason)
+            out[name] = numbers
         else:
             out[name] = values
 

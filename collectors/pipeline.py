@@ -37,7 +37,7 @@ from auditd.privacy.vault import Vault
 from auditd.settings import Settings
 from auditd.store.db import bulk_writer
 from auditd.trail.service import record as record_trail
-from collectors.formats.base import RawChunk, Reader
+from collectors.formats.base import RawChunk, Reader, clip
 from collectors.mapping import map_event_chunk
 from collectors.profile import Profile
 
@@ -494,11 +494,12 @@ class Ingestor:
     ) -> pd.DataFrame:
         lines = [r.line for r in chunk.rejects] + rejected["_line"].tolist()
         texts = [r.text for r in chunk.rejects] + rejected["_text"].tolist()
+        reasons = [r.reason for r in chunk.rejects] + rejected["reason"].tolist()
         frame = pd.DataFrame(
             {
-                "raw_text": pd.array(texts, dtype="str"),
+                "raw_text": pd.array([clip(t) for t in texts], dtype="str"),
                 "reason_code": [r.reason_code for r in chunk.rejects] + rejected["reason_code"].tolist(),
-                "reason": pd.array([r.reason for r in chunk.rejects] + rejected["reason"].tolist(), dtype="str"),
+                "reason": pd.array([clip(r) for r in reasons], dtype="str"),
                 "_line": lines,
             }
         )

@@ -27,7 +27,8 @@ from auditd.reference import repository as reference_repo
 from auditd.settings import Settings
 from auditd.store.base import table_of
 from auditd.trail.service import record as record_trail
-from collectors.mapping import Rejection, field_values, parse_timestamps
+from collectors.formats.base import clip
+from collectors.mapping import Rejection, field_values, parse_timestamps, whole_numbers
 from collectors.pipeline import reader_for, record_ids
 from collectors.profile import Profile
 
@@ -117,9 +118,9 @@ def convert(
         elif isinstance(column_type, Boolean):
             converted = _booleans(values)
         elif isinstance(column_type, Integer):
-            converted = pd.to_numeric(to_halfwidth(values).str.replace(",", ""), errors="coerce").astype("Int64")
+            converted = whole_numbers(values, lowest=-(2**31), highest=2**31 - 1)
         else:
-            converted = values
+            converted, _ = mask_series(values)
             limit = getattr(column_type, "length", None)
             if limit:
                 too_long = (values.str.len() > limit).fillna(False).to_numpy(dtype=bool)
@@ -140,6 +141,12 @@ def convert(
             raise ValidationFailed(f"profile {profile.name}: kind {profile.kind} needs the field {required.name}")
         missing = out[required.name].isna().to_numpy()
         rejection.add(missing, f"missing_{required.name}", f"{required.name}: empty or missing")
+    keys = reference_repo.natural_key(model)
+    if keys and all(key in out for key in keys):
+        kept = ~rejection.rejected
+        repeated = np.zeros(len(out), dtype=bool)
+        repeated[kept] = out.loc[kept, keys].duplicated().to_numpy()
+        rejection.add(repeated, "duplicate_key", f"{', '.join(keys)}: the same as in an earlier record of the file")
     return out, rejection
 
 
@@ -241,6 +248,8 @@ class ReferenceImporter:
         if not rejected:
             return pd.DataFrame()
         frame = pd.DataFrame(rejected, columns=["_line", "reason_code", "reason", "raw_text"])
+        frame["raw_text"] = frame["raw_text"].map(clip)
+        frame["reason"] = frame["reason"].map(clip)
         frame["raw_text"], _ = mask_series(frame["raw_text"].astype("str"))
         frame["reason"], _ = mask_series(frame["reason"].astype("str"))
         frame["record_key"] = record_ids(

@@ -57,16 +57,18 @@ def valid_mask(twelve_digit: pd.Series) -> np.ndarray:
 
 
 def _mask_text(text: str) -> tuple[str, bool]:
-    found = False
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal found
+    parts: list[str] = []
+    done = start = 0
+    while (match := _CANDIDATE.search(text, start)) is not None:
         if is_mynumber(match.group(1)):
-            found = True
-            return MASK
-        return match.group(0)
-
-    return _CANDIDATE.sub(replace, text), found
+            parts += [text[done : match.start()], MASK]
+            done = start = match.end()
+        else:
+            start = match.start() + 1
+    if not parts:
+        return text, False
+    parts.append(text[done:])
+    return "".join(parts), True
 
 
 def mask_text(text: str) -> tuple[str, bool]:

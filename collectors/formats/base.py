@@ -75,6 +75,12 @@ def strip_newline(text: str) -> str:
     return text.rstrip("\r\n")
 
 
+def shown_undecodable(raw: bytes, encoding: str) -> str:
+    """An undecodable line as a person can read it: replacement characters, and NUL bytes made visible
+    (PostgreSQL text cannot hold them)."""
+    return clip(strip_newline(raw.decode(encoding, errors="replace")).replace("\x00", "␀"))
+
+
 def decode_line(raw: bytes, encoding: str) -> tuple[str | None, str | None]:
     """(text, None) or (None, reason). ``auto``: UTF-8, else CP932 (see :class:`LineSource`)."""
     primary = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig", "auto") else encoding
@@ -129,8 +135,7 @@ def split_block(body: bytes, encoding: str) -> DecodedBlock:
         text, reason = decode_line(raw, encoding)
         texts.append(text)
         if reason is not None:
-            shown = strip_newline(raw.decode(primary, errors="replace"))
-            bad.append((i, reason, clip(shown)))
+            bad.append((i, reason, shown_undecodable(raw, primary)))
     return DecodedBlock(texts, sizes, bad)
 
 
@@ -166,11 +171,10 @@ class LineSource:
                     return raw.decode(self._fallback)
                 except UnicodeDecodeError:
                     pass
-            shown = strip_newline(raw.decode(self._encoding, errors="replace"))
             where = (
                 f"not valid {(self._fallback and 'UTF-8 or CP932') or self._encoding} at byte {exc.start} of the line"
             )
-            self.rejects.append(Reject(self.line, "bad_encoding", where, clip(shown)))
+            self.rejects.append(Reject(self.line, "bad_encoding", where, shown_undecodable(raw, self._encoding)))
             return None
 
     def __iter__(self) -> Iterator[str]:

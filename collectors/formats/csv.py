@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from auditd.errors import ValidationFailed
 from collectors.formats.base import (
     BOM,
     CHUNK_BYTES,
@@ -45,7 +46,14 @@ class CsvReader:
             next(lines, None)
         if not self.profile.header:
             return self.profile.column_names, source.position, source.line
-        header = next(self._reader(lines), None)
+        source.rejects.clear()
+        try:
+            header = next(self._reader(lines), None)
+        except csv.Error as exc:
+            raise ValidationFailed(f"line {source.line}: the header row is not readable CSV ({exc})") from exc
+        if source.rejects:
+            bad = source.rejects[0]
+            raise ValidationFailed(f"line {bad.line}: the header row cannot be read ({bad.reason})")
         names = [h.strip() for h in header] if header else []
         return names, source.position, source.line
 

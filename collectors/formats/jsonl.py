@@ -64,8 +64,12 @@ class JsonLinesReader:
         if not isinstance(obj, dict):
             rejects.append(Reject(line, "bad_json", "a line must hold one JSON object", clip(text)))
             return
-        for name, path in self.paths.items():
-            records[name].append(_as_text(_lookup(obj, path)))
+        values = {name: _as_text(_lookup(obj, path)) for name, path in self.paths.items()}
+        if any(value is not None and "\x00" in value for value in values.values()):
+            rejects.append(Reject(line, "nul_byte", "a value contains a NUL character (\\u0000)", clip(text)))
+            return
+        for name, value in values.items():
+            records[name].append(value)
         texts.append(text)
         lines.append(line)
 

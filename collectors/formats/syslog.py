@@ -226,7 +226,8 @@ class SyslogReader:
         for offset, raw in enumerate(texts):
             line = first_line + offset
             if isinstance(raw, RejectedText):
-                rejects.append(Reject(line, raw.reason_code, raw.reason, clip(_SURROGATE.sub("\ufffd", str(raw)))))
+                shown = _SURROGATE.sub("\ufffd", str(raw)).replace("\x00", "␀")
+                rejects.append(Reject(line, raw.reason_code, raw.reason, clip(shown)))
                 continue
             text = strip_newline(raw.lstrip(BOM))
             if _SUSPECT.search(text):
