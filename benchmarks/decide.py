@@ -46,7 +46,9 @@ def prepare(size: int, seed: int) -> Path:
     """A store holding a generated city of about ``size`` events (built once, then reused)."""
     folder = WORK / f"decide-{size}-{seed}"
     store = folder / "store.sqlite"
-    if store.exists():
+    if store.exists():  # built by an earlier run: bring its schema up to date
+        upgrade = [sys.executable, "-m", "auditd", "db", "upgrade"]
+        subprocess.run(upgrade, env=_env(folder, store), check=True, capture_output=True)
         return store
     folder.mkdir(parents=True, exist_ok=True)
     residents = max(3_000, int(size / EVENTS_PER_RESIDENT))
