@@ -194,7 +194,7 @@ def evaluate(
     # 3. terminal ---------------------------------------------------------------------------------------------
     terminals = context.terminals_by_id
     # through the index's hash table: Series.isin(an Index of Arrow strings) iterates the index in Python
-    known_terminal = pd.Series(terminals.index.get_indexer(terminal) >= 0, index=index)
+    known_terminal = pd.Series(terminals.index.get_indexer(pd.Index(terminal)) >= 0, index=index)
     registered_on = _lookup(terminal, terminals["registered_on"])
     retired_terminal_on = _lookup(terminal, terminals["retired_on"])
     f["terminal_segment"] = _lookup(terminal, terminals["segment"])
