@@ -13,7 +13,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     )
     policy_dir: Path | None = Field(
         None, description="a directory of policy YAML files that override the built-in defaults (see docs/policies.md)"
+    )
+    detectors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='thresholds of detectors by code over their defaults, e.g. {"D06": {"min_looks": 4}}',
+    )
+    detectors_disabled: list[str] = Field(
+        default_factory=list, description="detector codes not to run (their findings are not produced)"
     )
 
     @field_validator("municipality_code")

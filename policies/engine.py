@@ -170,7 +170,7 @@ def evaluate(
     f["retired_on"] = _lookup(f["staff_id"], staff["retired_on"])
     f["employment"] = _lookup(f["staff_id"], staff["employment"])
     f["pledge_date"] = _lookup(f["staff_id"], staff["pledge_date"])
-    f["section"] = _section_on_day(pd.DataFrame({"staff_id": f["staff_id"], "day": f["day"]}), context.assignments)
+    f["section"] = section_on_day(pd.DataFrame({"staff_id": f["staff_id"], "day": f["day"]}), context.assignments)
 
     # 2. rights -----------------------------------------------------------------------------------------------
     f["terminal_section"] = _lookup(terminal, context.terminals_by_id["section_code"])
@@ -296,7 +296,7 @@ def _any(grouped: Any, index: pd.Index) -> pd.Series:
     return result.reindex(index, fill_value=False).astype(bool) if len(result) else pd.Series(False, index=index)
 
 
-def _section_on_day(f: pd.DataFrame, assignments: pd.DataFrame) -> pd.Series:
+def section_on_day(f: pd.DataFrame, assignments: pd.DataFrame) -> pd.Series:
     rows = f[["staff_id", "day"]].dropna(subset=["staff_id"]).reset_index(names="idx")
     if rows.empty or assignments.empty:
         return pd.Series(pd.NA, index=f.index, dtype="str")

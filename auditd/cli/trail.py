@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
 
-from auditd.cli.common import console, migrated_engine, settings
-from auditd.errors import ValidationFailed
+from auditd.cli.common import console, migrated_engine, parse_since, settings
 from auditd.trail import repository
 
 
 def register(app: typer.Typer) -> None:
     """Entry point (``auditd.cli``): adds ``auditd trail``."""
     app.command("trail")(trail)
-
-
-def parse_since(text: str, now: datetime, tz: tzinfo) -> datetime:
-    """``7d``, ``12h``, ``30m`` ago, a date (its start in local time) or an ISO instant."""
-    value = text.strip()
-    match = re.fullmatch(r"(\d{1,5})([mhd])", value)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now - {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(0), tzinfo=tz)
-        instant = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationFailed(
-            f"--since {text!r} is neither a duration nor a date", hint="e.g. 7d, 12h, 2026-02-01 or 2026-02-01T09:00"
-        ) from exc
-    return instant if instant.tzinfo else instant.replace(tzinfo=tz)
 
 
 def trail(

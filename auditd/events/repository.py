@@ -339,7 +339,7 @@ def auth_events(
     are joined to."""
     events = table_of(Event)
     columns = ["ts", "user_id", "terminal_id", "session_id", "action", "result", "auth_factors"]
-    stmt = select(*_raw_columns(connection.dialect.name, columns)).where(
+    stmt = select(*raw_columns(connection.dialect.name, columns)).where(
         events.c.municipality_code == municipality_code,
         events.c.ts >= start,
         events.c.ts < end,
@@ -347,7 +347,7 @@ def auth_events(
     )
     if user_id is not None:
         stmt = stmt.where(events.c.user_id == user_id)
-    return _frame_of(connection, stmt, columns)
+    return frame_of(connection, stmt, columns)
 
 
 #: Columns the policy engine and detectors read.
@@ -355,9 +355,9 @@ DECISION_COLUMNS = ("event_id", "ts", "user_id", "terminal_id", "session_id", "s
                     "subject_hash", "subject_count", "auth_factors", "result", "batch_id", "raw_pos")  # fmt: skip
 
 
-def _raw_columns(dialect: str, names: Sequence[str]) -> list[Any]:
+def raw_columns(dialect: str, names: Sequence[str]) -> list[Any]:
     """Columns selected without per-row type conversion: instants as integer microseconds and ids as
-    16 bytes on both backends, turned into pandas types in one vectorised step by :func:`_frame_of`."""
+    16 bytes on both backends, turned into pandas types in one vectorised step by :func:`frame_of`."""
     events = table_of(Event)
     columns: list[Any] = []
     for name in names:
@@ -377,7 +377,7 @@ def _raw_columns(dialect: str, names: Sequence[str]) -> list[Any]:
     return columns
 
 
-def _frame_of(connection: Connection, statement: Any, names: Sequence[str]) -> pd.DataFrame:
+def frame_of(connection: Connection, statement: Any, names: Sequence[str]) -> pd.DataFrame:
     frame = bulk.read_frame(connection, statement, names)
     if "ts" in frame:
         frame["ts"] = pd.to_datetime(frame["ts"].astype("int64"), unit="us", utc=True)
@@ -394,13 +394,13 @@ def events_of_batches(
 ) -> pd.DataFrame:
     """Events of the given ingest batches (their time range narrows the scan to the primary key)."""
     events = table_of(Event)
-    stmt = select(*_raw_columns(connection.dialect.name, columns)).where(
+    stmt = select(*raw_columns(connection.dialect.name, columns)).where(
         events.c.municipality_code == municipality_code,
         events.c.ts >= first,
         events.c.ts <= last,
         events.c.batch_id.in_(list(batch_ids)),
     )
-    return _frame_of(connection, stmt, columns)
+    return frame_of(connection, stmt, columns)
 
 
 def event_by_id(
@@ -413,10 +413,10 @@ def event_by_id(
     """One event by id: its id names its millisecond, so the lookup is a narrow primary-key range."""
     events = table_of(Event)
     start = datetime.fromtimestamp(millisecond / 1000, UTC)
-    stmt = select(*_raw_columns(connection.dialect.name, columns)).where(
+    stmt = select(*raw_columns(connection.dialect.name, columns)).where(
         events.c.municipality_code == municipality_code,
         events.c.ts >= start,
         events.c.ts < start + timedelta(milliseconds=1),
         events.c.event_id == event_id,
     )
-    return _frame_of(connection, stmt, columns)
+    return frame_of(connection, stmt, columns)

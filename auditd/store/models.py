@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from auditd.alerts.models import Alert, DetectionRun
 from auditd.auth.models import ApiToken, PlatformUser
 from auditd.decisions.models import PolicyVersion, Violation
 from auditd.events.models import Event, IngestBatch, IngestRun, QuarantinedRecord, Source
@@ -30,12 +31,14 @@ from auditd.trail.models import TrailEntry
 
 __all__ = [
     "Account",
+    "Alert",
     "ApiToken",
     "Base",
     "BatchSeal",
     "BusinessCase",
     "CalendarDay",
     "ChainHead",
+    "DetectionRun",
     "Event",
     "Grant",
     "GrantEvent",

@@ -1,0 +1,68 @@
+"""Stored findings (alerts) and detection runs.
+
+An alert is identified by a fingerprint of the detector and what it is about (user, residents, day …),
+so running the detectors again over the same window finds the same fingerprints and stores nothing
+twice. Residents appear only as pseudonyms (``subject_hash``), never in clear.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from auditd.store.base import Base, MunicipalityScoped, UTCDateTime
+
+SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITY_JA = {"critical": "重大", "high": "高", "medium": "中", "low": "低"}
+
+
+class Alert(MunicipalityScoped, Base):
+    """One finding of one detector: who, which residents (pseudonymised), when, which events, and why."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("uq_alerts_fingerprint", "municipality_code", "fingerprint", unique=True),
+        Index("ix_alerts_start", "municipality_code", "start"),
+        Index("ix_alerts_user", "municipality_code", "user_id", "start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(8))  # the detector's code, D01 … D21
+    severity: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    terminal_id: Mapped[str | None] = mapped_column(String(64))
+    subjects: Mapped[str] = mapped_column(Text)  # JSON list of subject hashes
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_ids: Mapped[str] = mapped_column(Text)  # JSON list
+    event_count: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(128))
+    explanation: Mapped[str] = mapped_column(Text)
+    explanation_en: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DetectionRun(MunicipalityScoped, Base):
+    """One run of the detectors over a window: what ran, how long, how many findings were new."""
+
+    __tablename__ = "detection_runs"
+    __table_args__ = (Index("ix_detection_runs_end", "municipality_code", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detectors: Mapped[str] = mapped_column(Text)  # JSON: code -> findings, seconds
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    new_alerts: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text)

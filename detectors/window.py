@@ -1,0 +1,315 @@
+"""A window of events with what explains them, read in bulk, plus columns every detector needs.
+
+The window holds the operations with ``start <= ts < end`` and the reference data of their days, and
+derives once, vectorised, what several detectors ask: the Japan day and hour, the account's kind and
+person, the person's section that day, the terminal's section and segment, whether the resident had a
+case open for the user's section (or assigned to the user) at that instant, and when the user's last
+case on that resident closed. History before the window is read on demand through :meth:`history`,
+narrowed by residents or users, so a detector of "N times in M days" does not load M days of a city.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, func, select
+
+from auditd.decisions.models import Violation
+from auditd.events import repository as events_repo
+from auditd.events.models import Event, Source
+from auditd.reference.models import BusinessCase, Resident, WatchlistEntry
+from auditd.store import bulk
+from auditd.store.base import table_of
+from detectors.base import LOOKUP_ACTIONS
+from policies.context import Context, load_context
+from policies.engine import section_on_day
+from policies.rules import BY_KEY
+
+LOCAL_TZ = "Asia/Tokyo"
+SESSION_ACTIONS = ("login", "logout", "login_fail")
+#: Columns of events the detectors read.
+COLUMNS = ("event_id", "ts", "source", "system", "user_id", "terminal_id", "session_id", "jimu", "action",
+           "function", "subject_hash", "subject_count", "auth_factors", "result", "seq", "detail")  # fmt: skip
+
+History = Callable[..., pd.DataFrame]
+
+
+@dataclass
+class Window:
+    municipality_code: str
+    start: pd.Timestamp  # UTC, inclusive
+    end: pd.Timestamp  # UTC, exclusive
+    events: pd.DataFrame  # operations in the window, with the derived columns of :func:`derive`
+    sessions: pd.DataFrame  # logins, logouts and failures in the window
+    violations: pd.DataFrame  # event_id, ts, user_id, rule (key, e.g. "off_hours"), code (P04), evidence (dict)
+    reference: Context
+    cases: pd.DataFrame
+    watchlist: pd.DataFrame
+    residents: pd.DataFrame  # subject_hash, household_hash, area_code, surname_kana
+    sources: pd.DataFrame  # name, system, expected_max_silence_hours, last_event_ts
+    history_reader: History | None = None
+    #: (column, values, since) -> {value: its last operation before the window, since ``since``}, for
+    #: ``column`` "user_id" (dormant accounts) or "source" (silent sources)
+    last_seen: Callable[[str, list[str], pd.Timestamp], dict[str, pd.Timestamp]] | None = None
+    first_event: pd.Timestamp | None = None  # the oldest event in the store (how far back history goes)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def history(
+        self,
+        since: pd.Timestamp,
+        *,
+        subjects: Sequence[str] | None = None,
+        users: Sequence[str] | None = None,
+        columns: Sequence[str] = ("event_id", "ts", "user_id", "action", "subject_hash", "jimu"),
+    ) -> pd.DataFrame:
+        """Operations with ``since <= ts < start`` (before the window), of these residents or users."""
+        if self.history_reader is None or since >= self.start:
+            return pd.DataFrame(columns=list(columns))
+        return self.history_reader(since, self.start, subjects=subjects, users=users, columns=columns)
+
+    @property
+    def lookups(self) -> pd.DataFrame:
+        """Successful operations on one identified resident."""
+        if "lookups" not in self.cache:
+            e = self.events
+            self.cache["lookups"] = e[e["is_lookup"].to_numpy(dtype=bool)]
+        frame: pd.DataFrame = self.cache["lookups"]
+        return frame
+
+    def violated(self, *rules: str) -> pd.DataFrame:
+        """The window's events that broke any of these policy rules (keys), with a ``rules`` column."""
+        v = self.violations
+        hit = v[v["rule"].isin(rules)]
+        if hit.empty:
+            return self.events.iloc[0:0].assign(rules="")
+        rules_of = hit.groupby("event_id")["rule"].agg(lambda s: ",".join(sorted(set(s))))
+        chosen = self.events[self.events["event_id"].isin(rules_of.index)]
+        return chosen.assign(rules=chosen["event_id"].map(rules_of))
+
+
+# -- deriving ---------------------------------------------------------------------------------------------
+
+
+def _lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """``table[key]`` for each key (NaN where absent), through the index's hash table."""
+    if table.empty:
+        return pd.Series(np.nan, index=keys.index, dtype=object)
+    position = table.index.get_indexer(pd.Index(keys))
+    values = table.to_numpy()[np.where(position >= 0, position, 0)]
+    out = pd.Series(values, index=keys.index)
+    return out.where(position >= 0)
+
+
+def derive(events: pd.DataFrame, reference: Context, cases: pd.DataFrame) -> pd.DataFrame:
+    """Add the columns detectors share (see the module docstring); ``events`` keeps its rows and order."""
+    e = events.reset_index(drop=True).copy()
+    e["event_id"] = e["event_id"].astype(str)
+    ts = pd.to_datetime(e["ts"], utc=True)
+    e["ts"] = ts
+    local = ts.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+    e["day"] = local.dt.floor("D")
+    e["hour"] = (local - e["day"]).dt.total_seconds() / 3600.0
+    user = e["user_id"].astype("str")
+    e["account_kind"] = _lookup(user, reference.accounts_by_user["kind"])
+    e["staff_id"] = _lookup(user, reference.accounts_by_user["staff_id"])
+    e["section"] = section_on_day(pd.DataFrame({"staff_id": e["staff_id"], "day": e["day"]}), reference.assignments)
+    terminal = e["terminal_id"].astype("str")
+    e["terminal_section"] = _lookup(terminal, reference.terminals_by_id["section_code"])
+    e["terminal_segment"] = _lookup(terminal, reference.terminals_by_id["segment"])
+    e["terminal_kind"] = _lookup(terminal, reference.terminals_by_id["kind"])
+    e["is_lookup"] = (
+        e["action"].isin(LOOKUP_ACTIONS).to_numpy()
+        & e["subject_hash"].notna().to_numpy()
+        & (e["result"].fillna("success") == "success").to_numpy()
+    )
+    open_case, closed_at = _cases(e, cases)
+    e["has_case"] = open_case
+    e["case_closed_at"] = closed_at
+    return e
+
+
+def _cases(e: pd.DataFrame, cases: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """For each lookup: a case open then for the user's section or assigned to the user; and when the
+    latest such case closed before it (NaT if none)."""
+    closed = pd.Series(pd.NaT, index=e.index, dtype="datetime64[ns, UTC]")
+    has = np.zeros(len(e), dtype=bool)
+    rows = e.loc[e["is_lookup"].to_numpy(dtype=bool), ["subject_hash", "ts", "section", "staff_id"]]
+    if rows.empty or cases.empty:
+        return has, closed
+    c = cases[["subject_hash", "section_code", "assignee", "opened_at", "closed_at"]].assign(
+        opened_at=pd.to_datetime(cases["opened_at"], utc=True), closed_at=pd.to_datetime(cases["closed_at"], utc=True)
+    )
+    joined = rows.reset_index(names="idx").merge(c, on="subject_hash", how="inner")
+    mine = (joined["section_code"].astype(str) == joined["section"].astype(str)).to_numpy() | (
+        joined["assignee"].astype(str) == joined["staff_id"].astype(str)
+    ).to_numpy()
+    joined = joined[mine]
+    opened = (joined["opened_at"] <= joined["ts"]).to_numpy()
+    not_closed = (joined["closed_at"].isna() | (joined["closed_at"] >= joined["ts"])).to_numpy()
+    has[joined.loc[opened & not_closed, "idx"].to_numpy()] = True
+    before = joined[opened & ~not_closed]
+    if not before.empty:
+        last = before.groupby("idx")["closed_at"].max()
+        closed.iloc[last.index.to_numpy()] = last.to_numpy()
+    return has, closed
+
+
+# -- loading from the store --------------------------------------------------------------------------------
+
+
+def _frame(connection: Connection, model: Any, municipality_code: str, *where: Any) -> pd.DataFrame:
+    table = table_of(model)
+    names = [c.name for c in table.columns]
+    stmt = select(*table.columns).where(table.c.municipality_code == municipality_code, *where)
+    return bulk.read_frame(connection, stmt, names)
+
+
+def _violations(connection: Connection, code: str, start: datetime, end: datetime) -> pd.DataFrame:
+    table = table_of(Violation)
+    frame = _frame(connection, Violation, code, table.c.ts >= start, table.c.ts < end)
+    if frame.empty:
+        return pd.DataFrame(columns=["event_id", "ts", "user_id", "rule", "code", "evidence"])
+    frame["event_id"] = frame["event_id"].map(_event_id_text)
+    frame["evidence"] = frame["evidence"].map(lambda t: json.loads(t) if isinstance(t, str) and t else {})
+    frame["code"] = frame["rule"].map(lambda k: BY_KEY[k].code if k in BY_KEY else k)
+    # a newer policy version may have judged the same event again: keep what the latest said
+    latest = frame.groupby("event_id")["policy_version_id"].transform("max")
+    return frame[frame["policy_version_id"] == latest].reset_index(drop=True)
+
+
+def _event_id_text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value).hex()
+        return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return str(value)
+
+
+def _ids_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    if "event_id" in frame and len(frame):
+        frame["event_id"] = frame["event_id"].map(_event_id_text)
+    return frame
+
+
+def read_events(
+    connection: Connection,
+    municipality_code: str,
+    start: datetime,
+    end: datetime,
+    columns: Sequence[str] = COLUMNS,
+    *,
+    subjects: Sequence[str] | None = None,
+    users: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Events with ``start <= ts < end``, optionally of some residents or users, ids as text."""
+    table = table_of(Event)
+    stmt = select(*events_repo.raw_columns(connection.dialect.name, columns)).where(
+        table.c.municipality_code == municipality_code, table.c.ts >= start, table.c.ts < end
+    )
+    if subjects is not None:
+        stmt = stmt.where(table.c.subject_hash.in_(list(subjects)))
+    if users is not None:
+        stmt = stmt.where(table.c.user_id.in_(list(users)))
+    return _ids_as_text(events_repo.frame_of(connection, stmt, columns))
+
+
+def load_window(
+    connection: Connection, municipality_code: str, start: datetime, end: datetime, *, session_hours: float = 12.0
+) -> Window:
+    """The window ``start <= ts < end`` of a municipality, read in one query per table."""
+    code = municipality_code
+    raw = read_events(connection, code, start, end)
+    is_session = raw["action"].isin(SESSION_ACTIONS).to_numpy(dtype=bool) if len(raw) else np.zeros(0, dtype=bool)
+    operations, sessions = raw[~is_session], raw[is_session].reset_index(drop=True)
+    reference = load_context(connection, code, start, end, session_hours)
+    cases = _frame(connection, BusinessCase, code)
+    for column in ("opened_at", "closed_at"):
+        cases[column] = pd.to_datetime(cases[column], utc=True)
+    # all of them, not only the window's: detectors over history (a neighbourhood over 14 days) need the
+    # area of residents looked up on earlier days; a city's master reduced to four columns is small
+    residents = _frame(connection, Resident, code)
+    watchlist = _frame(connection, WatchlistEntry, code)
+    for column in ("valid_from", "valid_to"):
+        watchlist[column] = pd.to_datetime(watchlist[column], errors="coerce")
+    sources = _frame(connection, Source, code)
+    if len(sources):
+        sources["last_event_ts"] = pd.to_datetime(sources["last_event_ts"], utc=True)
+
+    def history(
+        since: pd.Timestamp,
+        until: pd.Timestamp,
+        *,
+        subjects: Sequence[str] | None,
+        users: Sequence[str] | None,
+        columns: Sequence[str],
+    ) -> pd.DataFrame:
+        frames = []
+        keys: list[Sequence[str] | None] = [None]
+        if subjects is not None:
+            keys = [subjects[i : i + 500] for i in range(0, len(subjects), 500)] or []
+        for chunk in keys:
+            frames.append(
+                read_events(
+                    connection, code, since.to_pydatetime(), until.to_pydatetime(), columns, subjects=chunk, users=users
+                )
+            )
+        if not frames:
+            return pd.DataFrame(columns=list(columns))
+        found = pd.concat(frames, ignore_index=True)
+        return found[~found["action"].isin(SESSION_ACTIONS)] if "action" in found else found
+
+    return Window(
+        municipality_code=code,
+        start=pd.Timestamp(start).tz_convert("UTC"),
+        end=pd.Timestamp(end).tz_convert("UTC"),
+        events=derive(operations, reference, cases),
+        sessions=sessions,
+        violations=_violations(connection, code, start, end),
+        reference=reference,
+        cases=cases,
+        watchlist=watchlist,
+        residents=residents,
+        sources=sources,
+        history_reader=history,
+        last_seen=lambda column, values, since: _last_seen(
+            connection, code, column, values, since, pd.Timestamp(start)
+        ),
+        first_event=_first_event(connection, code),
+    )
+
+
+def _last_seen(
+    connection: Connection, code: str, column: str, values: list[str], since: pd.Timestamp, before: pd.Timestamp
+) -> dict[str, pd.Timestamp]:
+    """The latest operation of each account (or source) with ``since <= ts < before``, one grouped query."""
+    if column not in ("user_id", "source"):
+        raise ValueError(f"last_seen by {column!r}: only user_id or source")
+    table = table_of(Event)
+    key = table.c[column]
+    found: dict[str, pd.Timestamp] = {}
+    for i in range(0, len(values), 500):
+        stmt = (
+            select(key, func.max(table.c.ts))
+            .where(
+                table.c.municipality_code == code,
+                key.in_(values[i : i + 500]),
+                table.c.ts >= since.to_pydatetime(),
+                table.c.ts < before.to_pydatetime(),
+                table.c.action.not_in(SESSION_ACTIONS),
+            )
+            .group_by(key)
+        )
+        for value, last in connection.execute(stmt):
+            found[str(value)] = pd.Timestamp(last)
+    return found
+
+
+def _first_event(connection: Connection, code: str) -> pd.Timestamp | None:
+    table = table_of(Event)
+    value = connection.execute(select(func.min(table.c.ts)).where(table.c.municipality_code == code)).scalar()
+    return pd.Timestamp(value).tz_convert("UTC") if value is not None else None
