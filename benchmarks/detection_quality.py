@@ -71,7 +71,9 @@ def run_seed(seed: int, residents: int, days: int, per_kind: int) -> tuple[Quali
         engine = engine_for(settings)
         upgrade(engine)
         with engine.begin() as connection:
-            ensure_municipality(connection, config.municipality_code, config.name)
+            ensure_municipality(
+                connection, config.municipality_code, config.name, population=residents, created_at=datetime.now(UTC)
+            )
         started = time.perf_counter()
         collect(engine, settings, manifest.inputs)
         timings["collect_s"] = time.perf_counter() - started

@@ -182,7 +182,11 @@ def fit(rel: pd.DataFrame, baseline: pd.DataFrame, params: AnomalyParams, traine
 
 def train(history_frame: pd.DataFrame, params: AnomalyParams, *, baseline_until: pd.Timestamp | None = None) -> Model:
     """A model from derived events (the users' baselines from days before ``baseline_until``, if given)."""
-    raw = features(history_frame)
+    return train_on(features(history_frame), params, baseline_until=baseline_until)
+
+
+def train_on(raw: pd.DataFrame, params: AnomalyParams, *, baseline_until: pd.Timestamp | None = None) -> Model:
+    """A model from user-day features (:func:`features`, or the stored user-days)."""
     past = raw if baseline_until is None else raw[raw["day"] < baseline_until]
     baseline = baselines(past)
     rel = relative(raw, baseline, params.min_history_days)
@@ -292,16 +296,14 @@ class Anomaly(Detector):
         e = e[e["account_kind"].isin(p.account_kinds).to_numpy(dtype=bool)]
         if e.empty or p.max_per_day == 0:
             return []
-        users = sorted(e["user_id"].astype(str).unique())
-        raw_history = window.history(window.start - self.lookback, users=users, columns=HISTORY_COLUMNS)
-        frames = [e]
-        if len(raw_history):
-            h = derive(raw_history, window.reference, window.cases)
-            frames.insert(0, h[h["account_kind"].isin(p.account_kinds).to_numpy(dtype=bool)])
-        together = pd.concat(frames, ignore_index=True)
+        today = features(e)
         start_day = window.start.tz_convert(LOCAL_TZ).tz_localize(None).floor("D")
-        model = train(together, p, baseline_until=start_day)
-        scored = score(model, features(e))
+        past = self._past(window, e, start_day)
+        together = pd.concat([past, today], ignore_index=True) if len(past) else today
+        model = train_on(together, p, baseline_until=start_day)
+        if window.keep_user_days is not None:
+            window.keep_user_days(today)
+        scored = score(model, today)
         flagged = scored[scored["unusual"] & scored["far"] & (scored["lookups"] >= p.min_lookups)]
         if flagged.empty:
             return []
@@ -349,6 +351,20 @@ class Anomaly(Detector):
                 )
             )
         return found
+
+    def _past(self, window: Window, e: pd.DataFrame, start_day: pd.Timestamp) -> pd.DataFrame:
+        """The lookback's user-days: as stored by earlier runs (a few rows per account and day), or, where
+        the store keeps none (a hand-made window), computed from the events before the window."""
+        first = start_day - self.lookback
+        if window.user_days is not None:
+            return window.user_days(first, start_day)
+        users = sorted(e["user_id"].astype(str).unique())
+        raw_history = window.history(window.start - self.lookback, users=users, columns=HISTORY_COLUMNS)
+        if raw_history.empty:
+            return features(e.iloc[0:0])
+        h = derive(raw_history, window.reference, window.cases)
+        kinds = self.params.account_kinds  # type: ignore[attr-defined]
+        return features(h[h["account_kind"].isin(kinds).to_numpy(dtype=bool)])
 
 
 def _mode(values: pd.Series) -> str | None:

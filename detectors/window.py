@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from auditd.alerts import repository as alerts_repo
 from auditd.decisions.models import Violation
 from auditd.events import repository as events_repo
 from auditd.events.models import Event, Source
+from auditd.reference import repository as reference_repo
 from auditd.reference.models import BusinessCase, Resident, WatchlistEntry
 from auditd.store import bulk
 from auditd.store.base import table_of
@@ -58,6 +60,10 @@ class Window:
     #: ``column`` "user_id" (dormant accounts) or "source" (silent sources)
     last_seen: Callable[[str, list[str], pd.Timestamp], dict[str, pd.Timestamp]] | None = None
     first_event: pd.Timestamp | None = None  # the oldest event in the store (how far back history goes)
+    #: (first day, last day exclusive) -> the stored user-days (figures of each account's day, no residents)
+    user_days: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None
+    #: store the user-days computed for this window's days (kept with the run's alerts)
+    keep_user_days: Callable[[pd.DataFrame], None] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def history(
@@ -227,15 +233,7 @@ def load_window(
     is_session = raw["action"].isin(SESSION_ACTIONS).to_numpy(dtype=bool) if len(raw) else np.zeros(0, dtype=bool)
     operations, sessions = raw[~is_session], raw[is_session].reset_index(drop=True)
     reference = load_context(connection, code, start, end, session_hours)
-    cases = _frame(connection, BusinessCase, code)
-    for column in ("opened_at", "closed_at"):
-        cases[column] = pd.to_datetime(cases[column], utc=True)
-    # all of them, not only the window's: detectors over history (a neighbourhood over 14 days) need the
-    # area of residents looked up on earlier days; a city's master reduced to four columns is small
-    residents = _frame(connection, Resident, code)
-    watchlist = _frame(connection, WatchlistEntry, code)
-    for column in ("valid_from", "valid_to"):
-        watchlist[column] = pd.to_datetime(watchlist[column], errors="coerce")
+    cases, residents, watchlist = _subject_reference(connection, code)
     sources = _frame(connection, Source, code)
     if len(sources):
         sources["last_event_ts"] = pd.to_datetime(sources["last_event_ts"], utc=True)
@@ -263,6 +261,9 @@ def load_window(
         found = pd.concat(frames, ignore_index=True)
         return found[~found["action"].isin(SESSION_ACTIONS)] if "action" in found else found
 
+    def keep_user_days(frame: pd.DataFrame) -> None:
+        alerts_repo.replace_user_days(connection, code, frame)
+
     return Window(
         municipality_code=code,
         start=pd.Timestamp(start).tz_convert("UTC"),
@@ -280,7 +281,40 @@ def load_window(
             connection, code, column, values, since, pd.Timestamp(start)
         ),
         first_event=_first_event(connection, code),
+        user_days=lambda first, last: alerts_repo.user_days(connection, code, first.date(), last.date()),
+        keep_user_days=keep_user_days,
     )
+
+
+@dataclass
+class _SubjectReference:
+    generation: int
+    cases: pd.DataFrame
+    residents: pd.DataFrame
+    watchlist: pd.DataFrame
+
+
+#: Per database and municipality, like the policy context's reference cache: cases, residents and the
+#: watchlist change only when a feed is imported, and every import bumps the reference generation.
+_CACHE: dict[tuple[str, str], _SubjectReference] = {}
+
+
+def _subject_reference(connection: Connection, code: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    key = (str(connection.engine.url), code)
+    current = reference_repo.generation(connection, code)
+    cached = _CACHE.get(key)
+    if cached is None or cached.generation != current:
+        cases = _frame(connection, BusinessCase, code)
+        for column in ("opened_at", "closed_at"):
+            cases[column] = pd.to_datetime(cases[column], utc=True)
+        # all residents, not only the window's: detectors over history (a neighbourhood over 14 days) need
+        # the area of residents looked up on earlier days; the master reduced to four columns is small
+        residents = _frame(connection, Resident, code)
+        watchlist = _frame(connection, WatchlistEntry, code)
+        for column in ("valid_from", "valid_to"):
+            watchlist[column] = pd.to_datetime(watchlist[column], errors="coerce")
+        cached = _CACHE[key] = _SubjectReference(current, cases, residents, watchlist)
+    return cached.cases, cached.residents, cached.watchlist
 
 
 def _last_seen(

@@ -7,9 +7,9 @@ twice. Residents appear only as pseudonyms (``subject_hash``), never in clear.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Date, Float, Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auditd.store.base import Base, MunicipalityScoped, UTCDateTime
@@ -66,3 +66,27 @@ class DetectionRun(MunicipalityScoped, Base):
     actor: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class UserDay(MunicipalityScoped, Base):
+    """What one account did on one Japan day, in figures (no residents): the history the anomaly model
+    compares a day with, kept as the days are detected so it never re-reads weeks of events."""
+
+    __tablename__ = "user_days"
+    __table_args__ = (
+        PrimaryKeyConstraint("municipality_code", "day", "user_id"),
+        Index("ix_user_days_user", "municipality_code", "user_id", "day"),
+    )
+
+    day: Mapped[date] = mapped_column(Date)
+    user_id: Mapped[str] = mapped_column(String(64))
+    section: Mapped[str | None] = mapped_column(String(32))
+    lookups: Mapped[float] = mapped_column(Float)
+    residents: Mapped[float] = mapped_column(Float)
+    hours: Mapped[float] = mapped_column(Float)
+    systems: Mapped[float] = mapped_column(Float)
+    actions: Mapped[float] = mapped_column(Float)
+    outputs: Mapped[float] = mapped_column(Float)
+    first_hour: Mapped[float] = mapped_column(Float)
+    last_hour: Mapped[float] = mapped_column(Float)
+    no_case_share: Mapped[float] = mapped_column(Float)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from auditd.alerts.models import Alert, DetectionRun
+from auditd.alerts.models import Alert, DetectionRun, UserDay
 from auditd.events.models import IngestBatch
 from auditd.store import bulk
 from auditd.store.base import table_of
@@ -86,3 +86,32 @@ def event_span(connection: Connection, municipality_code: str) -> tuple[datetime
     )
     first, last = connection.execute(stmt).one()
     return (first, last) if first is not None and last is not None else None
+
+
+USER_DAY_COLUMNS = tuple(c.name for c in table_of(UserDay).columns if c.name != "municipality_code")
+
+
+def user_days(connection: Connection, municipality_code: str, first: date, last: date) -> pd.DataFrame:
+    """The stored user-days with ``first <= day < last`` (``day`` as a naive midnight)."""
+    table = table_of(UserDay)
+    stmt = select(*(table.c[c] for c in USER_DAY_COLUMNS)).where(
+        table.c.municipality_code == municipality_code, table.c.day >= first, table.c.day < last
+    )
+    frame = bulk.read_frame(connection, stmt, USER_DAY_COLUMNS)
+    frame["day"] = pd.to_datetime(frame["day"])
+    return frame
+
+
+def replace_user_days(connection: Connection, municipality_code: str, frame: pd.DataFrame) -> int:
+    """Store the user-days of ``frame`` (its days replace what was stored for them)."""
+    if frame.empty:
+        return 0
+    table = table_of(UserDay)
+    days = sorted({pd.Timestamp(d).date() for d in frame["day"]})
+    connection.execute(delete(table).where(table.c.municipality_code == municipality_code, table.c.day.in_(days)))
+    rows = frame[list(USER_DAY_COLUMNS)].assign(day=[pd.Timestamp(d).date() for d in frame["day"]])
+    records = [
+        {"municipality_code": municipality_code, **{str(k): v for k, v in r.items()}} for r in rows.to_dict("records")
+    ]
+    connection.execute(insert(table), records)
+    return len(records)

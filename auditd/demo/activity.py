@@ -259,15 +259,102 @@ def _to_dt(day: np.datetime64, seconds: int) -> datetime:
     return (base + timedelta(seconds=seconds)).replace(tzinfo=_JST)
 
 
+def _iso(when: datetime | pd.Timestamp) -> str:
+    return pd.Timestamp(when).strftime("%Y-%m-%dT%H:%M:%S") + "+09:00"
+
+
+def _lookalike(
+    kind: str,
+    users: list[str],
+    subjects: list[str],
+    start: datetime | pd.Timestamp,
+    end: datetime | pd.Timestamp,
+    must_not: list[str],
+    note: str = "",
+    **extra: object,
+) -> dict[str, object]:
+    """A planted legitimate pattern: the detectors listed in ``must_not`` must not flag it."""
+    return {
+        "kind": kind,
+        "users": users,
+        "subjects": subjects,
+        "start": _iso(start),
+        "end": _iso(end),
+        "must_not": must_not,
+        "note": note,
+        **extra,
+    }
+
+
+def _event_row(
+    when: datetime,
+    system: str,
+    user: str,
+    terminal: str,
+    session: str,
+    jimu: str,
+    action: str,
+    subject: str | None,
+    *,
+    count: int = 1,
+    detail: str | None = None,
+    screen: str | None = None,
+) -> dict[str, object]:
+    return {
+        "ts": when,
+        "source": system,
+        "user_id": user,
+        "terminal_id": terminal,
+        "session_id": session,
+        "jimu": jimu,
+        "action": action,
+        "screen": screen or SCREENS[action],
+        "subject": subject,
+        "subject_count": count,
+        "result": "success",
+        "auth_factors": None,
+        "detail": detail,
+    }
+
+
+def _session_row(user: str, terminal: str, start: datetime, end: datetime, factors: str, session: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "user_id": user,
+                "terminal_id": terminal,
+                "start": np.datetime64(start),
+                "end": np.datetime64(end),
+                "factors": factors,
+                "source": "auth",
+                "session_id": session,
+            }
+        ]
+    )
+
+
+def _at(day: object, hours: float) -> datetime:
+    return datetime.combine(day, datetime.min.time()) + timedelta(seconds=int(hours * 3600))  # type: ignore[arg-type]
+
+
 def batch_and_admin(world: World, activity: Activity) -> None:
-    """Legitimate look-alikes: nightly batch printing under approvals, bulk printing by a clerk under an
-    approval, administrators maintaining accounts, and the linkage inquiries behind open cases."""
+    """Legitimate look-alikes, each recorded in ``activity.lookalikes`` with the detectors that must not
+    flag it: nightly batch printing under approvals, bulk printing by clerks under approvals, approved
+    overtime in tax season, repeated lookups inside an open delinquency case by its assignee, counter
+    lookups explained by a reception, administrators maintaining accounts; and the linkage inquiries
+    behind open cases."""
     rng = world.rng
     days = world.open_days()
-    rows = []
-    # nightly batch: notice printing (納税通知書) on three nights, each under an output approval
-    for k, day in enumerate(days[2:5]):
-        when = datetime.combine(day, datetime.min.time()) + timedelta(hours=1, minutes=int(rng.integers(0, 30)))
+    n = max(1, world.config.incidents_per_kind)
+    rows: list[dict[str, object]] = []
+    taken: set[str] = set()  # a person shows one planted look-alike pattern
+
+    # nightly batch: notice printing (納税通知書) on a few nights, each under an output approval, on the
+    # designated batch server
+    nights = sorted(rng.choice(len(days), size=min(len(days), n), replace=False).tolist())
+    for k, index in enumerate(nights):
+        day = days[index]
+        when = _at(day, 1 + float(rng.uniform(0, 2.5)))
         count = int(rng.integers(3000, 8000))
         approval_id = f"OA-BATCH-{k + 1:03d}"
         activity.approvals.append(
@@ -284,122 +371,130 @@ def batch_and_admin(world: World, activity: Activity) -> None:
                 "user_id": "batch_tax",
             }
         )
+        session = f"B{day:%Y%m%d}"
         rows.append(
-            {
-                "ts": when,
-                "source": "tax",
-                "user_id": "batch_tax",
-                "terminal_id": "SV-BATCH-01",
-                "session_id": f"B{day:%Y%m%d}",
-                "jimu": "収納・滞納",
-                "action": "print",
-                "screen": "B0301",
-                "subject": None,
-                "subject_count": count,
-                "result": "success",
-                "auth_factors": None,
-                "detail": "納税通知書一括印刷",
-            }
-        )
+            _event_row(
+                when, "tax", "batch_tax", "SV-BATCH-01", session, "収納・滞納", "print", None,
+                count=count, detail="納税通知書一括印刷", screen="B0301",
+            )
+        )  # fmt: skip
         activity.sessions.append(
-            pd.DataFrame(
-                [
-                    {
-                        "user_id": "batch_tax",
-                        "terminal_id": "SV-BATCH-01",
-                        "start": np.datetime64(when - timedelta(minutes=2)),
-                        "end": np.datetime64(when + timedelta(minutes=40)),
-                        "factors": "certificate",
-                        "source": "auth",
-                        "session_id": f"B{day:%Y%m%d}",
-                    }
-                ]
+            _session_row(
+                "batch_tax", "SV-BATCH-01", when - timedelta(minutes=2), when + timedelta(minutes=40), "certificate",
+                session,
+            )
+        )  # fmt: skip
+        activity.lookalikes.append(
+            _lookalike(
+                "night_batch_with_approval",
+                ["batch_tax"],
+                [],
+                when,
+                when,
+                ["D01", "D14", "D19"],
+                "夜間バッチ（出力承認あり、指定サーバー）",
+                user="batch_tax",
+                days=[str(day)],
+                approval_id=approval_id,
+                count=count,
             )
         )
-    activity.lookalikes.append(
-        {"kind": "night_batch_with_approval", "user": "batch_tax", "days": [str(d) for d in days[2:5]]}
-    )
 
-    # a clerk of 資産税課 prints 1,200 notices under an approval
-    clerk = world.staff[world.staff["section_code"] == "1102"].iloc[0]
-    day = days[min(6, len(days) - 1)]
-    when = datetime.combine(day, datetime.min.time()) + timedelta(hours=15, minutes=5)
-    activity.approvals.append(
-        {
-            "approval_id": "OA-1102-001",
-            "staff_id": clerk["staff_id"],
-            "jimu": "固定資産税",
-            "action": "print",
-            "max_count": 1500,
-            "valid_from": when - timedelta(hours=6),
-            "valid_to": when + timedelta(hours=6),
-            "approver": "1102-head",
-            "purpose": "課税明細書の再印刷",
-            "user_id": clerk["user_id"],
-        }
-    )
-    rows.append(
-        {
-            "ts": when,
-            "source": "tax",
-            "user_id": clerk["user_id"],
-            "terminal_id": clerk["terminal_id"],
-            "session_id": f"S{day:%Y-%m-%d}-{clerk['user_id']}",
-            "jimu": "固定資産税",
-            "action": "print",
-            "screen": "K0302",
-            "subject": None,
-            "subject_count": 1200,
-            "result": "success",
-            "auth_factors": None,
-            "detail": "一括印刷",
-        }
-    )
-    activity.lookalikes.append({"kind": "bulk_print_with_approval", "user": clerk["user_id"], "day": str(day)})
+    # clerks of 資産税課 / 納税課 print notices in bulk under an output approval
+    printers = world.staff[
+        world.staff["section_code"].isin(["1102", "1103"]) & (world.staff["employment"] != "contractor")
+    ]
+    picks = rng.choice(len(printers), size=min(n, max(1, len(world.staff) // 40), len(printers)), replace=False)
+    for k, i in enumerate(picks):
+        clerk = printers.iloc[int(i)]
+        taken.add(str(clerk["user_id"]))
+        day = days[int(rng.integers(0, len(days)))]
+        when = _at(day, float(rng.uniform(9.5, 16.5)))
+        count = int(rng.integers(800, 3000))
+        spec = SECTION_BY_CODE[str(clerk["section_code"])]
+        approval_id = f"OA-{clerk['section_code']}-{k + 1:03d}"
+        activity.approvals.append(
+            {
+                "approval_id": approval_id,
+                "staff_id": clerk["staff_id"],
+                "jimu": spec.jimu,
+                "action": "print",
+                "max_count": count + 300,
+                "valid_from": when - timedelta(hours=6),
+                "valid_to": when + timedelta(hours=6),
+                "approver": f"{clerk['section_code']}-head",
+                "purpose": "課税明細書の再印刷" if spec.code == "1102" else "督促状の一括印刷",
+                "user_id": clerk["user_id"],
+            }
+        )
+        rows.append(
+            _event_row(
+                when, "tax", str(clerk["user_id"]), str(clerk["terminal_id"]),
+                f"S{day:%Y-%m-%d}-{clerk['user_id']}", spec.jimu, "print", None,
+                count=count, detail="一括印刷", screen="K0302",
+            )
+        )  # fmt: skip
+        activity.sessions.append(
+            _session_row(
+                str(clerk["user_id"]), str(clerk["terminal_id"]), when - timedelta(minutes=4),
+                when + timedelta(minutes=15), FACTORS["tax"], f"S{day:%Y-%m-%d}-{clerk['user_id']}",
+            )
+        )  # fmt: skip
+        activity.lookalikes.append(
+            _lookalike(
+                "bulk_print_with_approval",
+                [str(clerk["user_id"])],
+                [],
+                when,
+                when,
+                ["D14"],
+                "出力承認の範囲内の一括印刷",
+                user=str(clerk["user_id"]),
+                day=str(day),
+                approval_id=approval_id,
+                count=count,
+            )
+        )
+
+    # the patterns that occupy a person: fewer in a small town, whose staff the incidents also need
+    per_person = min(n, max(1, len(world.staff) // 40))
+    _approved_overtime(world, activity, rows, taken, per_person)
+    _repeated_inside_case(world, activity, rows, taken, per_person)
+    _counter_receptions(world, activity, n)
 
     # administrators: account maintenance with their privileged IDs, in office hours, no resident data
     admins = world.accounts[world.accounts["kind"] == "admin"]
+    maintained: dict[str, list[datetime]] = {}
     for day in days:
         for admin in admins.itertuples():
             if rng.random() < 0.6:
+                session = f"A{day:%Y%m%d}-{admin.user_id}"
                 for _ in range(int(rng.integers(1, 5))):
-                    when = datetime.combine(day, datetime.min.time()) + timedelta(
-                        seconds=int(rng.uniform(9.2 * 3600, 16.8 * 3600))
-                    )
+                    when = _at(day, float(rng.uniform(9.2, 16.8)))
                     system = "tax" if rng.random() < 0.5 else "welfare"
                     rows.append(
-                        {
-                            "ts": when,
-                            "source": system,
-                            "user_id": admin.user_id,
-                            "terminal_id": "T9101-01",
-                            "session_id": f"A{day:%Y%m%d}-{admin.user_id}",
-                            "jimu": "システム管理",
-                            "action": "admin",
-                            "screen": SCREENS["admin"],
-                            "subject": None,
-                            "subject_count": 0,
-                            "result": "success",
-                            "auth_factors": None,
-                            "detail": "利用者ID保守",
-                        }
-                    )
+                        _event_row(
+                            when, system, str(admin.user_id), "T9101-01", session, "システム管理", "admin", None,
+                            count=0, detail="利用者ID保守",
+                        )
+                    )  # fmt: skip
+                    maintained.setdefault(str(admin.user_id), []).append(when)
                 activity.sessions.append(
-                    pd.DataFrame(
-                        [
-                            {
-                                "user_id": admin.user_id,
-                                "terminal_id": "T9101-01",
-                                "start": np.datetime64(datetime.combine(day, datetime.min.time()) + timedelta(hours=9)),
-                                "end": np.datetime64(datetime.combine(day, datetime.min.time()) + timedelta(hours=17)),
-                                "factors": "password,vein",
-                                "source": "auth",
-                                "session_id": f"A{day:%Y%m%d}-{admin.user_id}",
-                            }
-                        ]
-                    )
+                    _session_row(str(admin.user_id), "T9101-01", _at(day, 9), _at(day, 17), "password,vein", session)
                 )
-    activity.lookalikes.append({"kind": "admin_account_maintenance", "users": admins["user_id"].tolist()})
+    for user, stamps in maintained.items():
+        activity.lookalikes.append(
+            _lookalike(
+                "admin_account_maintenance",
+                [user],
+                [],
+                min(stamps),
+                max(stamps),
+                ["D15"],
+                "特権IDによる利用者ID保守（住民データなし、勤務時間内）",
+                events=len(stamps),
+            )
+        )
 
     # 中間サーバー inquiries by linkage-entitled staff about residents of their open cases, made while
     # they are logged in (inside that day's session, on its terminal)
@@ -436,6 +531,143 @@ def batch_and_admin(world: World, activity: Activity) -> None:
             }
         )
     activity.events.append(pd.DataFrame(rows))
+
+
+def _approved_overtime(
+    world: World, activity: Activity, rows: list[dict[str, object]], taken: set[str], n: int
+) -> None:
+    """Tax season: 市民税課 clerks processing returns until nearly 21:00 under a 時間外勤務命令 that day."""
+    rng = world.rng
+    days = world.open_days()
+    clerks = world.staff[(world.staff["section_code"] == "1101") & (world.staff["employment"] != "contractor")]
+    clerks = clerks[~clerks["user_id"].isin(taken)]
+    cases = world.cases.loc[world.cases["section_code"] == "1101", "subject"].to_numpy()
+    if clerks.empty or not len(cases):
+        return
+    overtime = world.overtime
+    for i in rng.choice(len(clerks), size=min(n, len(clerks)), replace=False):
+        clerk = clerks.iloc[int(i)]
+        user, staff_id, terminal = str(clerk["user_id"]), str(clerk["staff_id"]), str(clerk["terminal_id"])
+        taken.add(user)
+        day = days[int(rng.integers(0, len(days)))]
+        same = (overtime["staff_id"] == staff_id) & (overtime["day"] == day)
+        overtime = overtime[~same]
+        overtime = pd.concat(
+            [
+                overtime,
+                pd.DataFrame(
+                    [
+                        {
+                            "staff_id": staff_id,
+                            "day": day,
+                            "start": "17:15",
+                            "end": "21:00",
+                            "approver": "1101-head",
+                            "reason": "住民税当初賦課（申告書処理・繁忙期）",
+                        }
+                    ]
+                ),
+            ],
+            ignore_index=True,
+        )
+        first = _at(day, float(rng.uniform(17.5, 17.9)))
+        session = f"OT{day:%Y%m%d}-{user}"
+        subjects = cases[rng.integers(0, len(cases), int(rng.integers(8, 20)))]
+        stamps = np.sort(rng.uniform(0, (20.75 * 3600) - (first - _at(day, 0)).total_seconds(), len(subjects)))
+        when = first
+        for subject, offset in zip(subjects, stamps, strict=True):
+            when = first + timedelta(seconds=int(offset))
+            rows.append(_event_row(when, "tax", user, terminal, session, "個人住民税", "search", str(subject)))
+            rows.append(
+                _event_row(
+                    when + timedelta(seconds=30), "tax", user, terminal, session, "個人住民税", "view", str(subject)
+                )
+            )
+        activity.sessions.append(
+            _session_row(user, terminal, first - timedelta(minutes=4), _at(day, 20.95), FACTORS["tax"], session)
+        )
+        activity.lookalikes.append(
+            _lookalike(
+                "approved_overtime",
+                [user],
+                [str(s) for s in dict.fromkeys(subjects)],
+                first,
+                when + timedelta(seconds=30),
+                ["D01"],
+                "時間外勤務命令（17:15–21:00）の範囲内の夜間処理",
+                day=str(day),
+            )
+        )
+    world.overtime = overtime.sort_values(["day", "staff_id"], kind="stable").reset_index(drop=True)
+
+
+def _repeated_inside_case(
+    world: World, activity: Activity, rows: list[dict[str, object]], taken: set[str], n: int
+) -> None:
+    """納税課: the assignee of an open delinquency case opens that resident's record again and again."""
+    rng = world.rng
+    days = world.open_days()
+    cases = world.cases[(world.cases["kind"] == "delinquency") & world.cases["assignee"].notna()]
+    user_of = dict(zip(world.staff["staff_id"], world.staff["user_id"], strict=True))
+    terminal_of = dict(zip(world.staff["staff_id"], world.staff["terminal_id"], strict=True))
+    cases = cases[~cases["assignee"].map(user_of).isin(taken)].drop_duplicates("assignee")
+    if cases.empty:
+        return
+    for i in rng.choice(len(cases), size=min(n, len(cases)), replace=False):
+        case = cases.iloc[int(i)]
+        user, terminal = user_of[case["assignee"]], str(terminal_of[case["assignee"]])
+        taken.add(user)
+        count = int(rng.integers(6, 13))
+        first_index = int(rng.integers(0, max(1, len(days) - 3)))
+        window = days[first_index : first_index + int(rng.integers(3, 9))]
+        chosen = sorted(window[int(k)] for k in rng.integers(0, len(window), count))
+        stamps = []
+        for k, day in enumerate(chosen):
+            when = _at(day, float(rng.uniform(9.0, 16.5)))
+            session = f"DQ{day:%Y%m%d}-{user}-{k}"
+            rows.append(_event_row(when, "tax", user, terminal, session, "収納・滞納", "view", str(case["subject"])))
+            activity.sessions.append(
+                _session_row(
+                    user, terminal, when - timedelta(minutes=2), when + timedelta(minutes=6), FACTORS["tax"], session
+                )
+            )
+            stamps.append(when)
+        activity.lookalikes.append(
+            _lookalike(
+                "repeated_with_open_case",
+                [user],
+                [str(case["subject"])],
+                min(stamps),
+                max(stamps),
+                ["D06", "D03"],
+                "担当する滞納整理案件（未完結）の住民を繰り返し照会",
+                case_id=str(case["case_id"]),
+                lookups=count,
+            )
+        )
+
+
+def _counter_receptions(world: World, activity: Activity, n: int) -> None:
+    """A sample of the counter lookups, each explained by its reception case (窓口受付)."""
+    receptions = pd.DataFrame(activity.extra_cases)
+    if receptions.empty:
+        return
+    user_of = dict(zip(world.staff["staff_id"], world.staff["user_id"], strict=True))
+    sample = receptions.drop_duplicates("assignee")
+    for i in world.rng.choice(len(sample), size=min(len(sample), 2 * n), replace=False):
+        case = sample.iloc[int(i)]
+        activity.lookalikes.append(
+            _lookalike(
+                "counter_with_reception",
+                [user_of[case["assignee"]]],
+                [str(case["subject"])],
+                case["opened_at"].replace(tzinfo=None),
+                case["closed_at"].replace(tzinfo=None),
+                ["D03"],
+                "窓口受付（受付記録あり）に伴う照会",
+                case_id=str(case["case_id"]),
+            )
+        )
 
 
 def login_events(activity: Activity, rng: np.random.Generator) -> None:

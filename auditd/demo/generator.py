@@ -13,7 +13,14 @@ import pandas as pd
 from auditd.demo.activity import Activity, batch_and_admin, business_activity, login_events
 from auditd.demo.incidents import Incident, plant
 from auditd.demo.world import CityConfig, build_world
-from auditd.demo.writers import write_auth, write_linkage, write_reference, write_tax, write_welfare
+from auditd.demo.writers import (
+    welfare_sequence_gaps,
+    write_auth,
+    write_linkage,
+    write_reference,
+    write_tax,
+    write_welfare,
+)
 from auditd.pipeline import InputFile
 
 LOG_PROFILES = {"tax": "demo-tax", "welfare": "demo-welfare", "linkage": "demo-linkage", "auth": "demo-auth"}
@@ -56,11 +63,17 @@ def generate_city(out_dir: Path, config: CityConfig | None = None) -> Manifest:
         if incident.kind == "silent_source":
             silent_from = pd.Timestamp(incident.start[:19])
             events = events[~((events["source"] == incident.extra["source"]) & (events["ts"] >= silent_from))]
-    gaps = [
-        (pd.Timestamp(str(i.extra["gap_from"])), pd.Timestamp(str(i.extra["gap_to"])))
-        for i in incidents
-        if i.kind == "audit_tampering"
-    ]
+    tampering = [i for i in incidents if i.kind == "audit_tampering"]
+    gaps = [(pd.Timestamp(str(i.extra["gap_from"])), pd.Timestamp(str(i.extra["gap_to"]))) for i in tampering]
+    # the welfare system's sequence numbers the lost records would have had: the truth of each gap
+    lost = dict(
+        zip([i.id for i in tampering], welfare_sequence_gaps(events[events["source"] == "welfare"], gaps), strict=True)
+    )
+    for incident in incidents:
+        if incident.kind == "sequence_gap":
+            seq = lost.get(str(incident.extra.get("cause")))
+            incident.extra["seq_from"], incident.extra["seq_to"] = (seq[0], seq[1]) if seq else (None, None)
+            incident.extra["records_lost"] = 0 if seq is None else seq[1] - seq[0] + 1
 
     logs = out_dir / "logs"
     paths = {
@@ -73,6 +86,7 @@ def generate_city(out_dir: Path, config: CityConfig | None = None) -> Manifest:
     for source, files in paths.items():
         inputs.extend(InputFile(kind="events", path=p, profile=LOG_PROFILES[source]) for p in files)
     counts = {f"events:{s}": int((events["source"] == s).sum()) for s in paths}
+    counts["events:welfare"] -= sum(hi - lo + 1 for seq in lost.values() if seq is not None for lo, hi in [seq])
     counts.update(
         residents=len(world.residents),
         staff=len(world.staff),

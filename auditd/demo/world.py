@@ -94,6 +94,7 @@ class CityConfig:
     name: str = "デモ市"
     activity: float = 1.0  # multiplies the work items per person per day
     incidents: bool = True
+    incidents_per_kind: int = 3  # planted instances of each incident kind (fewer when the staff runs out)
 
     @property
     def end(self) -> date:

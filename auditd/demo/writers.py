@@ -80,8 +80,7 @@ def write_tax(events: pd.DataFrame, out: Path) -> list[Path]:
 
 def write_welfare(events: pd.DataFrame, out: Path, gaps: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[Path]:
     """福祉総合システム: JSON lines (UTF-8), weekly files, with the system's own sequence number."""
-    events = events.reset_index(drop=True).copy()
-    events["seq"] = np.arange(1, len(events) + 1)
+    events = _numbered(events)
     for start, end in gaps:  # records removed by someone covering their tracks: the sequence shows it
         events = events[~((events["ts"] > start) & (events["ts"] < end))]
     out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +111,25 @@ def write_welfare(events: pd.DataFrame, out: Path, gaps: list[tuple[pd.Timestamp
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         paths.append(path)
     return paths
+
+
+def _numbered(events: pd.DataFrame) -> pd.DataFrame:
+    """The welfare system numbers its records 1, 2, 3 … in the order written (``seq`` in the profile)."""
+    numbered = events.reset_index(drop=True).copy()
+    numbered["seq"] = np.arange(1, len(numbered) + 1)
+    return numbered
+
+
+def welfare_sequence_gaps(
+    events: pd.DataFrame, gaps: list[tuple[pd.Timestamp, pd.Timestamp]]
+) -> list[tuple[int, int] | None]:
+    """For each gap, the first and last sequence number ``write_welfare`` leaves out (None: nothing lost)."""
+    numbered = _numbered(events)
+    ranges: list[tuple[int, int] | None] = []
+    for start, end in gaps:
+        lost = numbered.loc[(numbered["ts"] > start) & (numbered["ts"] < end), "seq"]
+        ranges.append((int(lost.min()), int(lost.max())) if len(lost) else None)
+    return ranges
 
 
 def write_linkage(events: pd.DataFrame, out: Path) -> list[Path]:

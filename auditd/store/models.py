@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditd.alerts.models import Alert, DetectionRun
+from auditd.alerts.models import Alert, DetectionRun, UserDay
 from auditd.auth.models import ApiToken, PlatformUser
 from auditd.decisions.models import PolicyVersion, Violation
 from auditd.events.models import Event, IngestBatch, IngestRun, QuarantinedRecord, Source
@@ -63,6 +63,7 @@ __all__ = [
     "Subject",
     "Terminal",
     "TrailEntry",
+    "UserDay",
     "Violation",
     "WatchlistEntry",
 ]

@@ -170,7 +170,9 @@ def test_cli_explain_and_decide(engine: Engine, settings: Settings, env_for_cli:
     assert done.returncode == 0, done.stderr
     assert "P12 異動後の旧権限" in done.stdout
     with engine.connect() as conn:
-        bad = conn.execute(select(Violation.event_id).where(Violation.rule == "bulk_without_approval")).scalar_one()
+        bad = (
+            conn.execute(select(Violation.event_id).where(Violation.rule == "bulk_without_approval")).scalars().first()
+        )
     shown = subprocess.run(
         [sys.executable, "-m", "auditd", "policy", "explain", bad],
         env=env_for_cli,
