@@ -70,6 +70,12 @@ class AnomalyParams(Thresholds):
     max_per_day: int = Field(2, ge=0, description="alert budget for the whole municipality per day")
     n_estimators: int = Field(200, ge=10, description="trees: scores stable to ~0.01 from about 100")
     random_state: int = Field(0, description="fixed seed: the same data gives the same findings")
+    max_training: int = Field(
+        20_000,
+        ge=1_000,
+        description="user-days the forest is fitted on, sampled (each tree sees 256; the score threshold is as "
+        "good from 20,000 as from a large city's 300,000, at a fraction of the time)",
+    )
     account_kinds: tuple[str, ...] = Field(("personal", "temporary"), description="people, not batch or admin IDs")
 
 
@@ -172,6 +178,8 @@ def _version(params: BaseModel, trained_on: dict[str, Any]) -> str:
 
 def fit(rel: pd.DataFrame, baseline: pd.DataFrame, params: AnomalyParams, trained_on: dict[str, Any]) -> Model:
     """Fit the scaler and the forest on relative user-day features."""
+    if len(rel) > params.max_training:
+        rel = rel.sample(n=params.max_training, random_state=params.random_state)
     x = inputs(rel)
     scaler = RobustScaler().fit(x)
     forest = IsolationForest(

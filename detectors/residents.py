@@ -297,7 +297,7 @@ class SelfOrRelative(Detector):
         staff = window.reference.staff_by_id
         if lookups.empty or staff.empty:
             return []
-        residents = window.residents.drop_duplicates("subject_hash").set_index("subject_hash")
+        residents = window.residents_by_subject
         own = _map(lookups["staff_id"], staff["resident_hash"])
         home = _map(lookups["staff_id"], staff["household_hash"])
         own_surname = _map(own, residents["surname_kana"])
@@ -429,7 +429,7 @@ class Neighbourhood(Detector):
 
     def _neighbours(self, frame: pd.DataFrame, window: Window) -> pd.DataFrame:
         staff = window.reference.staff_by_id
-        residents = window.residents.drop_duplicates("subject_hash").set_index("subject_hash")
+        residents = window.residents_by_subject
         if frame.empty or staff.empty or residents.empty or "home_area" not in staff:
             return frame.iloc[0:0]
         alone = _people(frame)

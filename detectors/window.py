@@ -56,6 +56,9 @@ class Window:
     residents: pd.DataFrame  # subject_hash, household_hash, area_code, surname_kana
     sources: pd.DataFrame  # name, system, expected_max_silence_hours, last_event_ts
     history_reader: History | None = None
+    #: ``residents`` indexed by ``subject_hash`` (kept across windows with the reference cache, so the
+    #: index's hash table over a city's residents is built once, not per detector and window)
+    residents_indexed: pd.DataFrame | None = None
     #: (column, values, since) -> {value: its last operation before the window, since ``since``}, for
     #: ``column`` "user_id" (dormant accounts) or "source" (silent sources)
     last_seen: Callable[[str, list[str], pd.Timestamp], dict[str, pd.Timestamp]] | None = None
@@ -78,6 +81,12 @@ class Window:
         if self.history_reader is None or since >= self.start:
             return pd.DataFrame(columns=list(columns))
         return self.history_reader(since, self.start, subjects=subjects, users=users, columns=columns)
+
+    @property
+    def residents_by_subject(self) -> pd.DataFrame:
+        if self.residents_indexed is None:
+            self.residents_indexed = self.residents.drop_duplicates("subject_hash").set_index("subject_hash")
+        return self.residents_indexed
 
     @property
     def lookups(self) -> pd.DataFrame:
@@ -233,7 +242,7 @@ def load_window(
     is_session = raw["action"].isin(SESSION_ACTIONS).to_numpy(dtype=bool) if len(raw) else np.zeros(0, dtype=bool)
     operations, sessions = raw[~is_session], raw[is_session].reset_index(drop=True)
     reference = load_context(connection, code, start, end, session_hours)
-    cases, residents, watchlist = _subject_reference(connection, code)
+    cases, residents, watchlist, by_subject = _subject_reference(connection, code)
     sources = _frame(connection, Source, code)
     if len(sources):
         sources["last_event_ts"] = pd.to_datetime(sources["last_event_ts"], utc=True)
@@ -277,6 +286,7 @@ def load_window(
         residents=residents,
         sources=sources,
         history_reader=history,
+        residents_indexed=by_subject,
         last_seen=lambda column, values, since: _last_seen(
             connection, code, column, values, since, pd.Timestamp(start)
         ),
@@ -292,6 +302,7 @@ class _SubjectReference:
     cases: pd.DataFrame
     residents: pd.DataFrame
     watchlist: pd.DataFrame
+    by_subject: pd.DataFrame
 
 
 #: Per database and municipality, like the policy context's reference cache: cases, residents and the
@@ -299,7 +310,9 @@ class _SubjectReference:
 _CACHE: dict[tuple[str, str], _SubjectReference] = {}
 
 
-def _subject_reference(connection: Connection, code: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _subject_reference(
+    connection: Connection, code: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     key = (str(connection.engine.url), code)
     current = reference_repo.generation(connection, code)
     cached = _CACHE.get(key)
@@ -313,8 +326,9 @@ def _subject_reference(connection: Connection, code: str) -> tuple[pd.DataFrame,
         watchlist = _frame(connection, WatchlistEntry, code)
         for column in ("valid_from", "valid_to"):
             watchlist[column] = pd.to_datetime(watchlist[column], errors="coerce")
-        cached = _CACHE[key] = _SubjectReference(current, cases, residents, watchlist)
-    return cached.cases, cached.residents, cached.watchlist
+        by_subject = residents.drop_duplicates("subject_hash").set_index("subject_hash")
+        cached = _CACHE[key] = _SubjectReference(current, cases, residents, watchlist, by_subject)
+    return cached.cases, cached.residents, cached.watchlist, cached.by_subject
 
 
 def _last_seen(

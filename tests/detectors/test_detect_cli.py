@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+from datetime import date
 
 import pytest
 from cli_support import auditd
@@ -67,7 +68,11 @@ def test_detect_finds_the_planted_incidents_and_stores_each_finding_once(
 
     with engine.connect() as connection:
         actions = [e.action for e in connection.execute(select(TrailEntry)).all()]
+        # the anomaly model's history: one row per account and day detected, the same after a re-run
+        days = alerts_repo.user_days(connection, settings.municipality_code, date(2026, 1, 1), date(2026, 3, 1))
     assert "detect" in actions
+    assert len(days) > 0 and not days.duplicated(["user_id", "day"]).any()
+    assert set(days["day"].dt.strftime("%Y-%m")) == {"2026-01"}  # the small city's two weeks
 
 
 def test_alerts_export_jsonl_and_csv_with_offsets_and_event_ids(

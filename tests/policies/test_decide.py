@@ -191,7 +191,7 @@ def test_cli_explain_and_decide(engine: Engine, settings: Settings, env_for_cli:
         check=False,
         timeout=120,
     )
-    assert json.loads(as_json.stdout)["violations"][0]["code"] == "P11"
+    assert "P11" in [v["code"] for v in json.loads(as_json.stdout)["violations"]]
 
 
 def test_counts_by_rule_cover_every_incident_kind_once(engine: Engine, decided_city):  # type: ignore[no-untyped-def]
