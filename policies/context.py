@@ -36,12 +36,19 @@ class Context:
     overtime: pd.DataFrame
     approvals: pd.DataFrame
     sessions: pd.DataFrame  # logins and logouts
+    #: ``terminals`` indexed by id, when the caller keeps one (the reference cache): a city's registry is
+    #: indexed once per generation, not for every one-event 「なぜ」 view
+    terminals_index: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         # lookups by key, built once per context (the engine maps events onto them)
         self.accounts_by_user = self.accounts.drop_duplicates("user_id").set_index("user_id")
         self.staff_by_id = self.staff.drop_duplicates("staff_id").set_index("staff_id")
-        self.terminals_by_id = self.terminals.drop_duplicates("terminal_id").set_index("terminal_id")
+        self.terminals_by_id = (
+            self.terminals_index
+            if self.terminals_index is not None
+            else self.terminals.drop_duplicates("terminal_id").set_index("terminal_id")
+        )
         self.calendar_by_day = self.calendar.drop_duplicates("day").set_index("day")
 
 
@@ -76,6 +83,8 @@ class _Reference:
     calendar: pd.DataFrame
     overtime: pd.DataFrame
     approvals: pd.DataFrame
+    terminals_by_id: pd.DataFrame
+    calendars: dict[tuple[date, date], pd.DataFrame]  # municipal_calendar by (first, last) day
 
 
 #: Per database and municipality: reference data changes only when a feed is imported or the rights
@@ -95,16 +104,19 @@ def _reference(connection: Connection, municipality_code: str) -> _Reference:
     approvals["valid_to"] = pd.to_datetime(approvals["valid_to"], utc=True)
     calendar = reference_repo.frame(connection, CalendarDay, code)
     calendar["day"] = pd.to_datetime(calendar["day"])
+    terminals = _days(reference_repo.frame(connection, Terminal, code), "registered_on", "retired_on")
     loaded = _Reference(
         generation=current,
         accounts=_days(reference_repo.frame(connection, Account, code), "created_on", "disabled_on"),
         staff=_days(reference_repo.frame(connection, Staff, code), "pledge_date", "hired_on", "retired_on"),
         assignments=_days(reference_repo.frame(connection, StaffAssignment, code), "valid_from", "valid_to"),
         grants=_days(reference_repo.frame(connection, Grant, code), "valid_from", "valid_to", "ended_on"),
-        terminals=_days(reference_repo.frame(connection, Terminal, code), "registered_on", "retired_on"),
+        terminals=terminals,
         calendar=calendar,
         overtime=_days(reference_repo.frame(connection, Overtime, code), "day"),
         approvals=approvals,
+        terminals_by_id=terminals.drop_duplicates("terminal_id").set_index("terminal_id"),
+        calendars={},
     )
     _CACHE[key] = loaded
     return loaded
@@ -126,7 +138,12 @@ def load_context(
     last = end.astimezone(JST).date() + timedelta(days=1)
     reference = _reference(connection, municipality_code)
     window = (pd.Timestamp(first), pd.Timestamp(last))
-    stored_days = reference.calendar[reference.calendar["day"].between(*window)]
+    calendar = reference.calendars.get((first, last))
+    if calendar is None:  # the same days are asked for again and again (every event of a day)
+        stored_days = reference.calendar[reference.calendar["day"].between(*window)]
+        if len(reference.calendars) > 512:
+            reference.calendars.clear()
+        calendar = reference.calendars[(first, last)] = municipal_calendar(stored_days, first, last)
     accounts, staff, assignments = reference.accounts, reference.staff, reference.assignments
     grants, approvals = reference.grants, reference.approvals
     overtime = reference.overtime[reference.overtime["day"].between(*window)]
@@ -144,7 +161,8 @@ def load_context(
         assignments=assignments,
         grants=grants,
         terminals=reference.terminals,
-        calendar=municipal_calendar(stored_days, first, last),
+        terminals_index=reference.terminals_by_id,
+        calendar=calendar,
         overtime=overtime,
         approvals=approvals,
         sessions=events_repo.auth_events(
