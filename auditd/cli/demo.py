@@ -40,7 +40,10 @@ def register(app: typer.Typer) -> None:
         engine = make_engine(current.db_url)
         result = run_demo(current, engine, default_config(residents, days, seed), console)
         console.rule("[bold]done")
-        console.print(f"planted incidents (ground truth in {result.manifest.out_dir / 'truth.json'}):")
+        console.print(
+            f"{len(result.manifest.incidents)} planted incidents by kind (ground truth in "
+            f"{result.manifest.out_dir / 'truth.json'}; `auditd alerts list` shows what the detectors found):"
+        )
         for line in truth_summary(result.manifest):
             console.print(f"  {line}", highlight=False)
         console.print(f"finished in {result.seconds:.1f} s")

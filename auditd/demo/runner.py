@@ -18,6 +18,7 @@ from auditd.auth import repository as users_repo
 from auditd.auth.models import PlatformRole
 from auditd.auth.service import create_user, enrol_totp
 from auditd.demo.generator import Manifest, generate_city
+from auditd.demo.incidents import Incident
 from auditd.demo.world import CityConfig
 from auditd.errors import NotFound
 from auditd.pipeline import PipelineContext, StepResult, run_pipeline
@@ -137,7 +138,15 @@ def run_demo(settings: Settings, engine: Engine, config: CityConfig, console: Co
 
 
 def truth_summary(manifest: Manifest) -> list[str]:
-    return [f"{i.id} {i.kind:<24} {i.title_ja}" for i in manifest.incidents]
+    """One line per incident kind: how many were planted and the detectors meant to find them."""
+    kinds: dict[str, list[Incident]] = {}
+    for incident in manifest.incidents:
+        kinds.setdefault(incident.kind, []).append(incident)
+    lines = []
+    for kind, incidents in kinds.items():
+        detectors = ",".join(incidents[0].detectors)
+        lines.append(f"{kind:<22} ×{len(incidents)} {detectors:<11} {incidents[0].title_ja}")
+    return lines
 
 
 def default_config(residents: int, days: int, seed: int) -> CityConfig:
