@@ -60,9 +60,7 @@ def user_days(engine: Engine, code: str) -> int:
 def run_seed(seed: int, residents: int, days: int, per_kind: int) -> tuple[Quality, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix=f"auditd-quality-{seed}-") as tmp:
         folder = Path(tmp)
-        config = CityConfig(residents=residents, days=days, seed=seed)
-        if hasattr(config, "incidents_per_kind"):
-            config.incidents_per_kind = per_kind
+        config = CityConfig(residents=residents, days=days, seed=seed, incidents_per_kind=per_kind)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         manifest = generate_city(folder / "city", config)

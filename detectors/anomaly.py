@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import RobustScaler
 
-from detectors.base import OUTPUT_ACTIONS, Detector, Finding, Thresholds, day_text, span
+from detectors.base import OUTPUT_ACTIONS, Detector, Finding, Thresholds, day_text, mode, span
 from detectors.window import LOCAL_TZ, Window, derive
 
 #: Count features (compared as ratios) and the others (compared as differences).
@@ -327,7 +327,7 @@ class Anomaly(Detector):
                     rule=self.code,
                     key=f"{row['user_id']}|{day_text(row['day'])}",
                     user_id=str(row["user_id"]),
-                    terminal_id=_mode(mine["terminal_id"]),
+                    terminal_id=mode(mine["terminal_id"]),
                     subjects=tuple(sorted(looked["subject_hash"].dropna().astype(str).unique())),
                     start=mine["ts"].min(),
                     end=mine["ts"].max(),
@@ -373,8 +373,3 @@ class Anomaly(Detector):
         h = derive(raw_history, window.reference, window.cases)
         kinds = self.params.account_kinds  # type: ignore[attr-defined]
         return features(h[h["account_kind"].isin(kinds).to_numpy(dtype=bool)])
-
-
-def _mode(values: pd.Series) -> str | None:
-    counts = values.dropna().astype(str).value_counts()
-    return str(counts.index[0]) if len(counts) else None

@@ -147,14 +147,15 @@ def summarise(events: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
         events=("event_id", lambda s: sorted(s.astype(str))),
         subjects=("subject_hash", lambda s: sorted(s.dropna().astype(str).unique())),
         n_events=("event_id", "size"),
-        terminal=("terminal_id", _mode),
+        terminal=("terminal_id", mode),
     ).reset_index()
     summary["n_subjects"] = summary["subjects"].map(len)
     return summary
 
 
-def _mode(values: pd.Series) -> str | None:
-    counts = values.dropna().value_counts()
+def mode(values: pd.Series) -> str | None:
+    """The most frequent value as text (None if there is none)."""
+    counts = values.dropna().astype(str).value_counts()
     return str(counts.index[0]) if len(counts) else None
 
 

@@ -38,7 +38,7 @@ import pandas as pd
 from pydantic import Field
 
 from detectors.base import Detector, Finding, Thresholds, day_text, span
-from detectors.window import LOCAL_TZ, Window, derive
+from detectors.window import LOCAL_TZ, Window, derive, lookup
 
 #: Accounts outside the curiosity family: jobs, and administrators (D15 watches those).
 NOT_PEOPLE = ("batch", "admin")
@@ -63,15 +63,6 @@ class CaseParams(Thresholds):
 
 
 # -- shared steps --------------------------------------------------------------------------------------------
-
-
-def _map(keys: pd.Series, table: pd.Series) -> pd.Series:
-    """``table[key]`` per key (NaN where absent), through the index's hash table."""
-    if table.empty:
-        return pd.Series(np.nan, index=keys.index, dtype=object)
-    position = table.index.get_indexer(pd.Index(keys.astype(str)))
-    values = table.to_numpy()[np.where(position >= 0, position, 0)]
-    return pd.Series(values, index=keys.index).where(position >= 0)
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -298,18 +289,18 @@ class SelfOrRelative(Detector):
         if lookups.empty or staff.empty:
             return []
         residents = window.residents_by_subject
-        own = _map(lookups["staff_id"], staff["resident_hash"])
-        home = _map(lookups["staff_id"], staff["household_hash"])
-        own_surname = _map(own, residents["surname_kana"])
-        own_area = _map(own, residents["area_code"]).fillna(_map(lookups["staff_id"], staff["home_area"]))
+        own = lookup(lookups["staff_id"], staff["resident_hash"])
+        home = lookup(lookups["staff_id"], staff["household_hash"])
+        own_surname = lookup(own, residents["surname_kana"])
+        own_area = lookup(own, residents["area_code"]).fillna(lookup(lookups["staff_id"], staff["home_area"]))
         subject = lookups["subject_hash"].astype(str)
         is_self = (own.notna() & (subject == own.astype(str))).to_numpy(dtype=bool)
-        household = _map(subject, residents["household_hash"])
+        household = lookup(subject, residents["household_hash"])
         same_home = (household.notna() & home.notna() & (household.astype(str) == home.astype(str))).to_numpy(
             dtype=bool
         ) & ~is_self
-        surname = _map(subject, residents["surname_kana"])
-        area = _map(subject, residents["area_code"])
+        surname = lookup(subject, residents["surname_kana"])
+        area = lookup(subject, residents["area_code"])
         kin = (
             (
                 surname.notna()
@@ -434,11 +425,11 @@ class Neighbourhood(Detector):
             return frame.iloc[0:0]
         alone = _people(frame)
         alone = alone[~alone["explained"].to_numpy(dtype=bool) & alone["staff_id"].notna()]
-        home_area = _map(alone["staff_id"], staff["home_area"])
-        area = _map(alone["subject_hash"], residents["area_code"])
-        household = _map(alone["subject_hash"], residents["household_hash"])
-        own_household = _map(alone["staff_id"], staff["household_hash"])
-        own = _map(alone["staff_id"], staff["resident_hash"])
+        home_area = lookup(alone["staff_id"], staff["home_area"])
+        area = lookup(alone["subject_hash"], residents["area_code"])
+        household = lookup(alone["subject_hash"], residents["household_hash"])
+        own_household = lookup(alone["staff_id"], staff["household_hash"])
+        own = lookup(alone["staff_id"], staff["resident_hash"])
         near = home_area.notna() & (area.astype(str) == home_area.astype(str))
         family = (household.notna() & (household.astype(str) == own_household.astype(str))) | (
             alone["subject_hash"].astype(str) == own.astype(str)

@@ -111,7 +111,7 @@ class Window:
 # -- deriving ---------------------------------------------------------------------------------------------
 
 
-def _lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
+def lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
     """``table[key]`` for each key (NaN where absent), through the index's hash table."""
     if table.empty:
         return pd.Series(np.nan, index=keys.index, dtype=object)
@@ -131,13 +131,13 @@ def derive(events: pd.DataFrame, reference: Context, cases: pd.DataFrame) -> pd.
     e["day"] = local.dt.floor("D")
     e["hour"] = (local - e["day"]).dt.total_seconds() / 3600.0
     user = e["user_id"].astype("str")
-    e["account_kind"] = _lookup(user, reference.accounts_by_user["kind"])
-    e["staff_id"] = _lookup(user, reference.accounts_by_user["staff_id"])
+    e["account_kind"] = lookup(user, reference.accounts_by_user["kind"])
+    e["staff_id"] = lookup(user, reference.accounts_by_user["staff_id"])
     e["section"] = section_on_day(pd.DataFrame({"staff_id": e["staff_id"], "day": e["day"]}), reference.assignments)
     terminal = e["terminal_id"].astype("str")
-    e["terminal_section"] = _lookup(terminal, reference.terminals_by_id["section_code"])
-    e["terminal_segment"] = _lookup(terminal, reference.terminals_by_id["segment"])
-    e["terminal_kind"] = _lookup(terminal, reference.terminals_by_id["kind"])
+    e["terminal_section"] = lookup(terminal, reference.terminals_by_id["section_code"])
+    e["terminal_segment"] = lookup(terminal, reference.terminals_by_id["segment"])
+    e["terminal_kind"] = lookup(terminal, reference.terminals_by_id["kind"])
     e["is_lookup"] = (
         e["action"].isin(LOOKUP_ACTIONS).to_numpy()
         & e["subject_hash"].notna().to_numpy()
