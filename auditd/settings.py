@@ -104,6 +104,33 @@ class Settings(BaseSettings):
     detectors_disabled: list[str] = Field(
         default_factory=list, description="detector codes not to run (their findings are not produced)"
     )
+    case_gap_days: int = Field(
+        7, ge=0, le=90, description="an alert joins an open case of the same account (or resident) this close in time"
+    )
+    case_reminder_days: int = Field(
+        7, ge=1, description="a case not closed after this many days is in the reminder e-mails, every day"
+    )
+    breach_preliminary_days: int = Field(
+        5, ge=1, le=10, description="days from discovery to the 速報 deadline (the PPC asks for about 3–5 days)"
+    )
+
+    # -- e-mail of alerts (auditd.mail; see docs/mail.md) ---------------------------------------------
+    smtp_host: str | None = Field(None, description="SMTP server; unset = mail is queued but not sent")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 implicit TLS, 25 none)")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls (upgrade after connecting) or tls (implicit TLS, port 465)"
+    )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user; unset = no authentication")
+    smtp_password: SecretStr | None = Field(None, description="SMTP AUTH password")
+    smtp_from: str = Field("auditd@localhost", description="From: address of the mail auditd sends")
+    smtp_timeout: float = Field(30.0, gt=0, description="seconds to wait for the SMTP server at each step")
+    smtp_ca_file: Path | None = Field(
+        None, description="a PEM bundle of CA certificates to trust for the SMTP server (a private CA)"
+    )
+    mail_retry_max: int = Field(8, ge=1, description="attempts at sending one message before it is failed")
+    mail_retry_base_seconds: float = Field(
+        60.0, gt=0, description="wait after the first failed attempt; doubled after each further one"
+    )
 
     @field_validator("municipality_code")
     @classmethod

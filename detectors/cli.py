@@ -21,7 +21,7 @@ from auditd.cli.common import console, migrated_engine, parse_since, settings
 from auditd.errors import ValidationFailed
 from auditd.trail.service import cli_actor, record
 from detectors.service import detect as run_detect
-from detectors.service import detect_pending, detector_classes, installed
+from detectors.service import detect_pending, detector_classes, installed, triage_line
 
 alerts_app = typer.Typer(help="Alerts found by the detectors: list them or export them.", no_args_is_help=True)
 
@@ -84,6 +84,7 @@ def detect(
             )
     if table.rows:
         console.print(table)
+    console.print(triage_line(summary))
     for code, error in summary.errors.items():
         console.print(f"[red]{code} failed[/]: {error}", highlight=False)
     if summary.errors:
@@ -233,7 +234,7 @@ def list_alerts(
     with engine.connect() as connection:
         frame = alerts_repo.alerts_frame(connection, current.municipality_code, since=start, rules=rules)
     shown = frame.iloc[::-1].head(limit)
-    table = Table("#", "重要度", "rule", "user", "start", "explanation", title=f"alerts ({len(frame):,})")
+    table = Table("#", "重要度", "rule", "user", "start", "事案", "explanation", title=f"alerts ({len(frame):,})")
     for row in shown.to_dict("records"):
         table.add_row(
             str(row["id"]),
@@ -241,6 +242,7 @@ def list_alerts(
             row["rule"],
             str(row["user_id"] or ""),
             pd.Timestamp(row["start"]).tz_convert(current.tz).strftime("%Y-%m-%d %H:%M"),
+            "抑止" if row["status"] == "suppressed" else "" if pd.isna(row["case_id"]) else f"#{int(row['case_id'])}",
             row["explanation"] if lang == "ja" else row["explanation_en"],
         )
     console.print(table)

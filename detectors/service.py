@@ -21,7 +21,9 @@ from sqlalchemy import Connection, Engine
 
 from auditd import registry
 from auditd.alerts import repository as alerts_repo
+from auditd.cases.service import triage
 from auditd.errors import ConfigError
+from auditd.mail.service import enqueue_alerts
 from auditd.settings import Settings
 from auditd.trail.service import record
 from detectors.base import Detector, Finding, as_json
@@ -62,6 +64,10 @@ class DetectSummary:
     seconds_by_rule: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     run_ids: list[int] = field(default_factory=list)
+    cases_opened: int = 0
+    grouped: int = 0
+    suppressed: int = 0
+    mails_queued: int = 0
 
 
 def run_detectors(detectors: Sequence[Detector], window: Window) -> tuple[list[Finding], dict[str, Any]]:
@@ -81,10 +87,25 @@ def run_detectors(detectors: Sequence[Detector], window: Window) -> tuple[list[F
     return found, figures
 
 
+def user_sections(window: Window) -> dict[str, str]:
+    """Each account's section in the window (its last event's), which routes its alerts and cases."""
+    events = window.events
+    if events.empty or "section" not in events:
+        return {}
+    known = events.loc[events["section"].notna(), ["user_id", "section"]].drop_duplicates("user_id", keep="last")
+    return dict(zip(known["user_id"].astype(str), known["section"].astype(str), strict=True))
+
+
 def alert_rows(
-    findings: Sequence[Finding], detectors: Sequence[Detector], municipality_code: str, run_id: int, now: datetime
+    findings: Sequence[Finding],
+    detectors: Sequence[Detector],
+    municipality_code: str,
+    run_id: int,
+    now: datetime,
+    sections: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     by_code = {d.code: d for d in detectors}
+    sections = sections or {}
     rows = []
     for f in findings:
         detector = by_code[f.rule]
@@ -106,6 +127,7 @@ def alert_rows(
                 "explanation_en": f.explanation_en,
                 "evidence": as_json({"control": detector.control, **f.evidence}),
                 "status": "new",
+                "section": sections.get(f.user_id) if f.user_id else None,
                 "run_id": run_id,
                 "detected_at": now,
             }
@@ -152,7 +174,9 @@ def detect_window(
     unique = list({f.fingerprint: f for f in found}.values())
     known = alerts_repo.existing_fingerprints(connection, municipality_code, [f.fingerprint for f in unique])
     new = [f for f in unique if f.fingerprint not in known]
-    alerts_repo.insert_alerts(connection, alert_rows(new, detectors, municipality_code, run_id, now))
+    alerts_repo.insert_alerts(
+        connection, alert_rows(new, detectors, municipality_code, run_id, now, user_sections(window))
+    )
     errors = {code: fig["error"] for code, fig in figures.items() if "error" in fig}
     alerts_repo.finish_run(
         connection,
@@ -232,7 +256,24 @@ def detect(
                 "errors": summary.errors,
             },
         )
+        _triage(connection, settings, code, summary, actor)
     return summary
+
+
+def triage_line(summary: DetectSummary) -> str:
+    return (
+        f"cases: {summary.grouped:,} alert(s) into cases ({summary.cases_opened:,} new case(s)), "
+        f"{summary.suppressed:,} suppressed, {summary.mails_queued:,} e-mail(s) queued"
+    )
+
+
+def _triage(connection: Connection, settings: Settings, code: str, summary: DetectSummary, actor: str) -> None:
+    """Put the new alerts into cases (or suppress them) and queue the immediate e-mails, in the same
+    transaction as the run's trail entry. Alerts a crash left untriaged are taken by the next run."""
+    now = datetime.now(UTC)
+    result = triage(connection, settings, code, now=now, actor=actor)
+    summary.cases_opened, summary.grouped, summary.suppressed = result.cases_opened, result.grouped, result.suppressed
+    summary.mails_queued = enqueue_alerts(connection, settings, code, result.notices, now=now)
 
 
 def detect_pending(

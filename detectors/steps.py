@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditd.pipeline import PipelineContext, StepResult
-from detectors.service import detect_pending, detector_classes
+from detectors.service import detect_pending, detector_classes, triage_line
 
 
 class DetectStep:
@@ -18,9 +18,11 @@ class DetectStep:
             context.console.print(f"    {code} {classes[code].title_ja:<28} {count:>5,}")
         for code, error in summary.errors.items():
             context.console.print(f"    [red]{code} failed[/]: {error}", highlight=False)
+        context.console.print(f"    {triage_line(summary)}", highlight=False)
         figures = {
             "findings": float(summary.findings),
             "new_alerts": float(summary.new_alerts),
+            "cases_opened": float(summary.cases_opened),
             "seconds": summary.seconds,
         }
         text = (

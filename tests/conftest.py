@@ -19,10 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from auditd.api.app import create_app
+from auditd.auth.settings import SecuritySettings
 from auditd.settings import Settings
 from auditd.store import migrate
 from auditd.store.db import make_engine
@@ -162,6 +165,13 @@ def session(db: Connection) -> Iterator[Session]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(env="test", data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def app(engine: Engine, settings: Settings) -> FastAPI:
+    """The real application on the test's database, with login limits no test reaches."""
+    lenient = SecuritySettings(_env_file=None, login_rate_per_ip=10_000, login_rate_per_user=10_000)
+    return create_app(settings, engine, security=lenient)
 
 
 @pytest.fixture

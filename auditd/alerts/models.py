@@ -26,6 +26,7 @@ class Alert(MunicipalityScoped, Base):
         Index("uq_alerts_fingerprint", "municipality_code", "fingerprint", unique=True),
         Index("ix_alerts_start", "municipality_code", "start"),
         Index("ix_alerts_user", "municipality_code", "user_id", "start"),
+        Index("ix_alerts_case", "municipality_code", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -43,7 +44,10 @@ class Alert(MunicipalityScoped, Base):
     explanation: Mapped[str] = mapped_column(Text)
     explanation_en: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)  # JSON
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[str] = mapped_column(String(16), default="new")  # its case's status, or suppressed
+    section: Mapped[str | None] = mapped_column(String(32))  # the account's section that day
+    case_id: Mapped[int | None] = mapped_column(Integer)  # the case (事案) it was grouped into
+    suppression_id: Mapped[int | None] = mapped_column(Integer)  # the suppression that matched it
     run_id: Mapped[int | None] = mapped_column(Integer)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

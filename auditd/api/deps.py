@@ -20,11 +20,11 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -325,3 +325,18 @@ def verify_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
 
 
 CsrfChecked = Depends(verify_csrf)
+
+
+# -- parameters and documented answers shared by the routers ------------------------------------------
+
+#: A stored record's number in a path: positive and within the 32-bit integer columns.
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: How many rows a list answers with.
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+#: An account or user name as a query filter (no control characters).
+NameFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def documented(descriptions: Mapping[int, str], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route for OpenAPI: each status it may answer with, described."""
+    return {status: {"description": descriptions[status]} for status in statuses}

@@ -50,6 +50,7 @@ SCOPES: dict[str, str] = {
     "rights:read": "read access rights and their requests",
     "rights:write": "request, approve, issue and revoke access rights",
     "alerts:read": "read alerts and cases",
+    "alerts:write": "comment on cases (dispositions are given by a person, never a token)",
     "reports:read": "read and download reports",
     "trail:read": "read the platform's audit trail",
 }

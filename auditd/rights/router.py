@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
-from auditd.api.deps import DbSession, SettingsDep, client_address, require
+from auditd.api.deps import DbSession, Limit, NameFilter, RecordId, SettingsDep, client_address, documented, require
 from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
 from auditd.rights import service
@@ -51,20 +51,18 @@ CanAudit = Annotated[Principal, Depends(require(_OFFICER, _AUDITOR, _API, scopes
 CanManageAccounts = Annotated[Principal, Depends(require(_OFFICER, _ADMIN, _API, scopes=("rights:write",)))]
 CanApplyPersonnel = Annotated[Principal, Depends(require(_OFFICER, _API, scopes=("rights:write",)))]
 
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=10_000)]
-UserFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+_DESCRIPTIONS = {
+    401: "not authenticated",
+    403: "not allowed: role, section, or your own request",
+    404: "no such request or grant",
+    409: "already decided or revoked; or an account that belongs to another person",
+    422: "the request or its body cannot be used as it is",
+}
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        401: "not authenticated",
-        403: "not allowed: role, section, or your own request",
-        404: "no such request or grant",
-        409: "already decided or revoked; or an account that belongs to another person",
-        422: "the request or its body cannot be used as it is",
-    }
-    return {status: {"description": descriptions[status]} for status in statuses}
+    return documented(_DESCRIPTIONS, *statuses)
 
 
 def _now() -> datetime:
@@ -109,7 +107,7 @@ def list_requests(
     settings: SettingsDep,
     principal: CanRead,
     status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = None,
-    user_id: UserFilter = None,
+    user_id: NameFilter = None,
     limit: Limit = 200,
 ) -> GrantRequestList:
     return service.list_requests(
@@ -171,7 +169,7 @@ def list_grants(
     db: DbSession,
     settings: SettingsDep,
     principal: CanRead,
-    user_id: UserFilter = None,
+    user_id: NameFilter = None,
     status: Annotated[Literal["active", "suspended", "revoked"] | None, Query()] = None,
     limit: Limit = 1000,
 ) -> GrantList:

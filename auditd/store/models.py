@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from auditd.alerts.models import Alert, DetectionRun, UserDay
 from auditd.auth.models import ApiToken, PlatformUser
+from auditd.cases.models import BreachReport, Case, CaseAttachment, CaseEvent, Suppression
 from auditd.decisions.models import PolicyVersion, Violation
 from auditd.events.models import Event, IngestBatch, IngestRun, QuarantinedRecord, Source
 from auditd.integrity.models import BatchSeal, ChainHead, IntegrityCheck
+from auditd.mail.models import MailOutbox, MailRecipient
 from auditd.privacy.models import Subject
 from auditd.reference.models import (
     Account,
@@ -35,8 +37,12 @@ __all__ = [
     "ApiToken",
     "Base",
     "BatchSeal",
+    "BreachReport",
     "BusinessCase",
     "CalendarDay",
+    "Case",
+    "CaseAttachment",
+    "CaseEvent",
     "ChainHead",
     "DetectionRun",
     "Event",
@@ -47,6 +53,8 @@ __all__ = [
     "IngestRun",
     "IntegrityCheck",
     "JobRun",
+    "MailOutbox",
+    "MailRecipient",
     "Municipality",
     "OutputApproval",
     "Overtime",
@@ -61,6 +69,7 @@ __all__ = [
     "Staff",
     "StaffAssignment",
     "Subject",
+    "Suppression",
     "Terminal",
     "TrailEntry",
     "UserDay",
@@ -69,4 +78,4 @@ __all__ = [
 ]
 
 #: Tables whose rows are never updated or deleted (enforced by triggers created in migrations).
-APPEND_ONLY_TABLES = ("events", "trail", "grant_events")
+APPEND_ONLY_TABLES = ("events", "trail", "grant_events", "alert_case_events")

@@ -22,10 +22,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.routing import Mount
 
-from auditd.api.app import create_app
 from auditd.auth import tokens
 from auditd.auth.models import PlatformRole
-from auditd.auth.settings import SecuritySettings
 from auditd.auth.testing import add_user, csrf_of, log_in
 from auditd.settings import Settings
 from collectors.push import service as push_service
@@ -46,6 +44,9 @@ LOGIN_FLOW = frozenset({ANONYMOUS}) | PEOPLE
 #: Routes that check a log source's push token (``adt_…``) themselves: every caller here is refused,
 #: and the source's own token is admitted (checked separately).
 PUSH_TOKEN = frozenset[str]()
+
+#: Who reads alerts and cases.
+CASE_READERS = frozenset({OFFICER, AUDITOR, SECTION_HEAD, API_TOKEN, OFFICER_TOKEN})
 
 # -- the table ---------------------------------------------------------------------------------------
 
@@ -90,6 +91,35 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/rights/personnel/apply"): frozenset({OFFICER, API_TOKEN, OFFICER_TOKEN}),
     ("GET", "/api/v1/rights/revocation-lag"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
     ("GET", "/api/v1/rights/dormant"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    # alerts and cases: read by all who audit (section heads: their section); comments also from systems
+    # (ticketing); handling a case and suppressing is an officer's act in person (no token)
+    **{("GET", path): CASE_READERS for path in ("/api/v1/alerts", "/api/v1/alerts/{alert_id}", "/api/v1/cases")},
+    ("GET", "/api/v1/cases/{case_id}"): CASE_READERS,
+    ("POST", "/api/v1/cases/{case_id}/comments"): frozenset({OFFICER, SECTION_HEAD, API_TOKEN, OFFICER_TOKEN}),
+    **{
+        (method, path): frozenset({OFFICER})
+        for method, path in (
+            ("GET", "/api/v1/cases/{case_id}/attachments/{attachment_id}"),
+            ("GET", "/api/v1/cases/{case_id}/breach"),
+            ("PUT", "/api/v1/cases/{case_id}/breach"),
+            ("POST", "/api/v1/cases/{case_id}/breach/reported"),
+            ("POST", "/api/v1/cases/{case_id}/assign"),
+            ("POST", "/api/v1/cases/{case_id}/status"),
+            ("POST", "/api/v1/cases/{case_id}/close"),
+            ("POST", "/api/v1/cases/{case_id}/reopen"),
+            ("POST", "/api/v1/cases/{case_id}/evidence"),
+            ("GET", "/api/v1/suppressions"),
+            ("POST", "/api/v1/suppressions"),
+            ("POST", "/api/v1/suppressions/{suppression_id}/revoke"),
+        )
+    },
+    # the same on the dashboard's pages and forms (a person's session only)
+    **{("GET", path): PEOPLE - {ADMIN} for path in ("/cases", "/cases/{case_id}", "/alerts/{alert_id}")},
+    ("POST", "/cases/{case_id}/comment"): frozenset({OFFICER, SECTION_HEAD}),
+    **{
+        ("POST", f"/cases/{{case_id}}/{action}"): frozenset({OFFICER})
+        for action in ("assign", "investigate", "close", "reopen", "evidence", "breach/reported")
+    },
 }
 
 #: Values for path parameters: a known one where the route needs it, else something harmless.
@@ -145,12 +175,6 @@ class Caller:
 
     def logged_in(self) -> bool:
         return self.client.get("/api/v1/me", headers=self.headers).status_code == 200
-
-
-@pytest.fixture
-def app(engine: Engine, settings: Settings) -> FastAPI:
-    lenient = SecuritySettings(_env_file=None, login_rate_per_ip=10_000, login_rate_per_user=10_000)
-    return create_app(settings, engine, security=lenient)
 
 
 @pytest.fixture

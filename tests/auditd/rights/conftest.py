@@ -10,17 +10,9 @@ from fastapi.testclient import TestClient
 from rights_support import STAFF_CSV, People, Register, assignments_csv, import_feed
 from sqlalchemy import Engine
 
-from auditd.api.app import create_app
 from auditd.auth.models import PlatformRole
-from auditd.auth.settings import SecuritySettings
 from auditd.auth.testing import add_user, log_in
 from auditd.settings import Settings
-
-
-@pytest.fixture
-def app(engine: Engine, settings: Settings) -> FastAPI:
-    lenient = SecuritySettings(_env_file=None, login_rate_per_ip=10_000, login_rate_per_user=10_000)
-    return create_app(settings, engine, security=lenient)
 
 
 @pytest.fixture
