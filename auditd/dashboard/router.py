@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from auditd import __version__
+from auditd.alerts.models import SEVERITIES
 from auditd.api.deps import (
     CurrentUser,
     DbSession,
     OptionalUser,
+    RecordId,
     SecurityDep,
     SettingsDep,
     begin_pending,
@@ -22,13 +26,20 @@ from auditd.api.deps import (
     client_address,
     csrf_token,
     end_session,
+    require,
     verify_csrf,
 )
 from auditd.api.ratelimit import LimitsDep, refusal_message
 from auditd.auth import service as auth_service
+from auditd.auth.models import PlatformRole
+from auditd.auth.schemas import Principal
+from auditd.cases import service as cases_service
+from auditd.cases.models import CASE_STATUSES, DISPOSITIONS
+from auditd.cases.schemas import AssignIn, BreachReportedIn, CloseIn, CommentIn, ReopenIn
 from auditd.dashboard import service
 from auditd.dashboard.charts import bar_chart
 from auditd.dashboard.i18n import translator
+from auditd.errors import Conflict
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 JST = timezone(timedelta(hours=9), "JST")
@@ -42,6 +53,7 @@ def _jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 TEMPLATES.env.filters["jst"] = _jst
 TEMPLATES.env.filters["num"] = lambda v: f"{int(v or 0):,}"
+TEMPLATES.env.globals["countdown"] = service.countdown
 
 
 def render(request: Request, template: str, settings: Any, **context: Any) -> HTMLResponse:
@@ -145,6 +157,7 @@ def logout(request: Request, db: DbSession, principal: OptionalUser) -> Response
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, settings: SettingsDep, db: DbSession, principal: CurrentUser) -> Response:
     data = service.overview(db.connection(), principal.municipality_code)
+    work = service.case_work(db.connection(), settings, principal)
     t = translator(settings.language)
     daily_chart = bar_chart(
         [(d[5:], n) for d, n in data.daily],
@@ -162,5 +175,256 @@ def overview_page(request: Request, settings: SettingsDep, db: DbSession, princi
         data=data,
         daily_chart=daily_chart,
         hourly_chart=hourly_chart,
+        work=work,
         page="overview",
+    )
+
+
+# -- alerts and cases (事案) ---------------------------------------------------------------------------
+# Reading: officers, auditors and section heads (their own section; the cases service refuses
+# administrators). The forms follow ``auditd.cases.router``: officers handle a case, officers and
+# section heads comment. Each form answers 303 back to the case page, with a message for the next view.
+
+CaseHandler = Annotated[Principal, Depends(require(PlatformRole.OFFICER))]
+CaseCommenter = Annotated[Principal, Depends(require(PlatformRole.OFFICER, PlatformRole.SECTION_HEAD))]
+CaseId = RecordId
+FLASH_KEY = "flash"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _flash(request: Request, kind: str, key: str, detail: str | None = None) -> None:
+    request.session[FLASH_KEY] = {"kind": kind, "key": key, "detail": detail}
+
+
+def _take_flash(request: Request) -> dict[str, Any] | None:
+    flash = request.session.pop(FLASH_KEY, None)
+    return flash if isinstance(flash, dict) else None
+
+
+def _back(case_id: int, anchor: str = "") -> RedirectResponse:
+    return RedirectResponse(f"/cases/{case_id}{anchor}", status_code=303)
+
+
+def _act(
+    request: Request,
+    db: DbSession,
+    case_id: int,
+    action: Callable[[], None],
+    done: str,
+    *,
+    invalid: str = "error_input",
+    anchor: str = "",
+) -> RedirectResponse:
+    """Run one form's change. A refusal the officer can act on (a bad input, a state that does not
+    allow it) is shown on the page; anything else (no such case, not allowed) is answered as the API
+    does."""
+    try:
+        action()
+    except ValidationError:
+        db.rollback()
+        _flash(request, "error", invalid)
+        return _back(case_id)  # the message is at the top of the page
+    except Conflict as exc:
+        db.rollback()
+        _flash(request, "error", "error_conflict", exc.message)
+        return _back(case_id)
+    _flash(request, "ok", done)
+    return _back(case_id, anchor)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_page(
+    request: Request,
+    settings: SettingsDep,
+    db: DbSession,
+    principal: CurrentUser,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    severity: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    """事案一覧: filtered by a plain GET form (works without JavaScript)."""
+    status = status if status in (service.OPEN, *CASE_STATUSES) else None
+    severity = severity if severity in SEVERITIES else None
+    cases = service.list_cases(db.connection(), principal, status=status, severity=severity)
+    return render(
+        request,
+        "cases.html",
+        settings,
+        principal=principal,
+        cases=cases,
+        status=status,
+        severity=severity,
+        statuses=(service.OPEN, *CASE_STATUSES),
+        severities=SEVERITIES,
+        limit=service.CASE_LIST_LIMIT,
+        page="cases",
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(
+    request: Request, settings: SettingsDep, db: DbSession, principal: CurrentUser, case_id: CaseId
+) -> Response:
+    """事案: the header, the breach checklist, the alerts, the history, the evidence and the forms
+    of the roles that may use them. Reading it is recorded (``case_view``)."""
+    case = cases_service.case_detail(db.connection(), settings, principal, case_id, client=client_address(request))
+    return render(
+        request,
+        "case.html",
+        settings,
+        principal=principal,
+        case=case,
+        alerts=case.alerts,
+        history=service.history(case.history, translator(settings.language)),
+        can_handle=principal.role in service.CASE_HANDLERS,
+        can_comment=principal.role in service.CASE_COMMENTERS,
+        dispositions=DISPOSITIONS,
+        flash=_take_flash(request),
+        page="cases",
+    )
+
+
+@router.post("/cases/{case_id}/assign", dependencies=[Depends(verify_csrf)])
+def assign_case(
+    request: Request,
+    db: DbSession,
+    principal: CaseHandler,
+    case_id: CaseId,
+    assignee: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    def action() -> None:
+        body = AssignIn(assignee=assignee)
+        cases_service.assign(
+            db.connection(), principal, case_id, body.assignee, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "done_assigned", invalid="error_assignee")
+
+
+@router.post("/cases/{case_id}/investigate", dependencies=[Depends(verify_csrf)])
+def investigate_case(request: Request, db: DbSession, principal: CaseHandler, case_id: CaseId) -> Response:
+    def action() -> None:
+        cases_service.start_investigation(
+            db.connection(), principal, case_id, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "done_investigating")
+
+
+@router.post("/cases/{case_id}/comment", dependencies=[Depends(verify_csrf)])
+def comment_case(
+    request: Request,
+    db: DbSession,
+    principal: CaseCommenter,
+    case_id: CaseId,
+    body: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    def action() -> None:
+        comment = CommentIn(body=body)
+        cases_service.comment(
+            db.connection(), principal, case_id, comment.body, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "done_comment", invalid="error_comment", anchor="#history")
+
+
+@router.post("/cases/{case_id}/close", dependencies=[Depends(verify_csrf)])
+def close_case(
+    request: Request,
+    settings: SettingsDep,
+    db: DbSession,
+    principal: CaseHandler,
+    case_id: CaseId,
+    disposition: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Close with a disposition and its reason (不適切 and 不正 open the breach checklist)."""
+    if disposition not in DISPOSITIONS:
+        _flash(request, "error", "error_disposition")
+        return _back(case_id)
+
+    def action() -> None:
+        body = CloseIn.model_validate({"disposition": disposition, "reason": reason})
+        cases_service.close(
+            db.connection(),
+            settings,
+            principal,
+            case_id,
+            body.disposition,
+            body.reason,
+            now=_now(),
+            client=client_address(request),
+        )
+
+    return _act(request, db, case_id, action, "done_closed", invalid="error_reason")
+
+
+@router.post("/cases/{case_id}/reopen", dependencies=[Depends(verify_csrf)])
+def reopen_case(
+    request: Request,
+    db: DbSession,
+    principal: CaseHandler,
+    case_id: CaseId,
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    def action() -> None:
+        body = ReopenIn(reason=reason)
+        cases_service.reopen(
+            db.connection(), principal, case_id, body.reason, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "done_reopened", invalid="error_reason")
+
+
+@router.post("/cases/{case_id}/evidence", dependencies=[Depends(verify_csrf)])
+def export_case_evidence(
+    request: Request, settings: SettingsDep, db: DbSession, principal: CaseHandler, case_id: CaseId
+) -> Response:
+    def action() -> None:
+        cases_service.export_evidence(
+            db.connection(), settings, principal, case_id, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "done_evidence", anchor="#attachments")
+
+
+@router.post("/cases/{case_id}/breach/reported", dependencies=[Depends(verify_csrf)])
+def breach_reported(
+    request: Request,
+    settings: SettingsDep,
+    db: DbSession,
+    principal: CaseHandler,
+    case_id: CaseId,
+    stage: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Record that the 速報 or the 確報 was made to the PPC."""
+
+    def action() -> None:
+        body = BreachReportedIn.model_validate({"stage": stage})
+        cases_service.breach_reported(
+            db.connection(), settings, principal, case_id, body.stage, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "done_reported", invalid="error_stage", anchor="#breach")
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(
+    request: Request, settings: SettingsDep, db: DbSession, principal: CurrentUser, alert_id: RecordId
+) -> Response:
+    """The e-mails' link to an alert: its case's page at the alert, or the alert alone when it is in no
+    case (suppressed, or not triaged yet). Reading it is recorded (``alert_view``)."""
+    alert = cases_service.get_alert(db.connection(), principal, alert_id, client=client_address(request))
+    if alert.case_id is not None:
+        return RedirectResponse(f"/cases/{alert.case_id}#alert-{alert.id}", status_code=303)
+    return render(
+        request,
+        "case.html",
+        settings,
+        principal=principal,
+        case=None,
+        alerts=[alert],
+        page="cases",
     )

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from auditd.alerts.models import SEVERITIES
+from auditd.auth.models import PlatformRole
+from auditd.auth.schemas import Principal
+from auditd.cases import repository as cases_repo
+from auditd.cases import service as cases_service
+from auditd.cases.models import CASE_STATUSES
+from auditd.cases.schemas import CaseEventOut, CaseOut
+from auditd.errors import Forbidden
 from auditd.events import repository as events_repo
 from auditd.reference.models import Municipality
+from auditd.settings import Settings
 
 SILENT_AFTER = timedelta(hours=26)  # a daily file that is a few hours late is not yet silent
 
@@ -72,3 +82,178 @@ def overview(connection: Connection, municipality_code: str, *, window_days: int
         quarantine_reasons=events_repo.quarantine_by_reason(connection, municipality_code),
         as_of=latest,
     )
+
+
+# -- alerts and cases (事案) ---------------------------------------------------------------------------
+
+#: The same role rules as ``auditd.cases.router``: all who audit read, officers and section heads
+#: comment, officers handle. System administrators see no case (cases carry resident pseudonyms).
+CASE_READERS = frozenset({PlatformRole.OFFICER, PlatformRole.AUDITOR, PlatformRole.SECTION_HEAD})
+CASE_COMMENTERS = frozenset({PlatformRole.OFFICER, PlatformRole.SECTION_HEAD})
+CASE_HANDLERS = frozenset({PlatformRole.OFFICER})
+#: The list filter "open": every case not yet closed.
+OPEN = "open"
+CASE_LIST_LIMIT = 200
+
+Translate = Callable[[str], str]
+
+
+def reads_cases(principal: Principal) -> bool:
+    return principal.role in CASE_READERS
+
+
+def list_cases(
+    connection: Connection, principal: Principal, *, status: str | None, severity: str | None
+) -> list[CaseOut]:
+    """The cases page: newest first, filtered by status (or every open one) and severity. Section heads
+    get their section's, administrators a Forbidden (from the cases service)."""
+    if status == OPEN:
+        found = [
+            case
+            for wanted in ("new", "investigating")
+            for case in cases_service.list_cases(
+                connection, principal, limit=CASE_LIST_LIMIT, status=wanted, severity=severity
+            ).items
+        ]
+        return sorted(found, key=lambda c: c.id, reverse=True)[:CASE_LIST_LIMIT]
+    if status is not None and status not in CASE_STATUSES:
+        status = None
+    return cases_service.list_cases(
+        connection, principal, limit=CASE_LIST_LIMIT, status=status, severity=severity
+    ).items
+
+
+@dataclass(frozen=True)
+class Countdown:
+    """How a deadline reads: ``css`` is ``done``, ``overdue``, ``soon`` (two days or less) or ``ok``."""
+
+    css: str
+    text: str
+
+
+def countdown(days_left: int | None, t: Translate) -> Countdown:
+    """``None`` (the report is made) → 報告済; negative → N 日超過; otherwise 残り N 日."""
+    if days_left is None:
+        return Countdown("done", t("reported"))
+    if days_left < 0:
+        return Countdown("overdue", t("days_overdue").replace("{n}", str(-days_left)))
+    return Countdown("soon" if days_left <= 2 else "ok", t("days_left").replace("{n}", str(days_left)))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A breach report (速報 or 確報) not yet made."""
+
+    case_id: int
+    section: str | None
+    severity: str
+    stage: str  # preliminary | final
+    due: date
+    days_left: int
+
+
+@dataclass
+class CaseWork:
+    """The overview's card "対応が必要な事案": open cases by severity and the breach reports due."""
+
+    by_severity: list[tuple[str, int, int]]  # (severity, new, investigating), most severe first
+    open_total: int
+    deadlines: list[Deadline]
+
+
+def case_work(
+    connection: Connection, settings: Settings, principal: Principal, *, today: date | None = None
+) -> CaseWork | None:
+    """What needs handling in the caller's view (section heads: their section), or None for a role
+    that sees no case (or a section head without a section)."""
+    if not reads_cases(principal):
+        return None
+    try:
+        section = cases_service.scope(principal)
+    except Forbidden:
+        return None
+    code = principal.municipality_code
+    frame = cases_repo.open_cases(connection, code)
+    if section is not None:
+        frame = frame[frame["section"] == section]
+    counts: dict[tuple[str, str], int] = {}
+    for severity, status in zip(frame["severity"], frame["status"], strict=True):
+        counts[(str(severity), str(status))] = counts.get((str(severity), str(status)), 0) + 1
+    by_severity = [
+        (name, counts.get((name, "new"), 0), counts.get((name, "investigating"), 0))
+        for name in SEVERITIES
+        if counts.get((name, "new"), 0) or counts.get((name, "investigating"), 0)
+    ]
+    today = today or cases_service.today_in(settings)
+    deadlines = [
+        Deadline(
+            case_id=int(row["case_id"]),
+            section=row["section"],
+            severity=str(row["severity"]),
+            stage=stage,
+            due=row[f"{stage}_due"],
+            days_left=(row[f"{stage}_due"] - today).days,
+        )
+        for row in cases_repo.breaches_due(connection, code)
+        if section is None or row["section"] == section
+        for stage in ("preliminary", "final")
+        if row[f"{stage}_reported_at"] is None
+    ]
+    deadlines.sort(key=lambda d: (d.due, d.case_id))
+    return CaseWork(by_severity=by_severity, open_total=len(frame), deadlines=deadlines)
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    ts: datetime
+    actor: str
+    action: str
+    label: str
+    summary: str
+    body: str | None
+
+
+def _label(t: Translate, prefix: str, value: Any) -> str:
+    return "—" if value is None else t(f"{prefix}_{value}")
+
+
+def _summary(event: CaseEventOut, t: Translate) -> str:
+    detail = event.detail or {}
+    action = event.action
+    if action in ("opened", "alert_added"):
+        alerts = detail.get("alerts") or []
+        return t("history_alerts").replace("{n}", str(len(alerts))) + ": " + ", ".join(f"#{a}" for a in alerts)
+    if action == "assigned":
+        return f"{detail.get('from') or t('unassigned')} → {detail.get('to') or '—'}"
+    if action == "status":
+        return f"{_label(t, 'status', detail.get('from'))} → {_label(t, 'status', detail.get('to'))}"
+    if action == "closed":
+        return f"{t('disposition')}: {_label(t, 'disposition', detail.get('disposition'))}"
+    if action == "reopened":
+        previous = detail.get("previous_disposition")
+        return "" if previous is None else f"{t('disposition')}: {_label(t, 'disposition', previous)} →"
+    if action == "evidence":
+        return t("history_events").replace("{n}", str(detail.get("events", 0)))
+    if action == "breach_opened":
+        return (
+            f"{t('stage_preliminary')} {t('due')} {detail.get('preliminary_due', '—')} / "
+            f"{t('stage_final')} {t('due')} {detail.get('final_due', '—')}"
+        )
+    if action == "breach_reported":
+        return _label(t, "stage", detail.get("stage"))
+    return ""
+
+
+def history(events: Iterable[CaseEventOut], t: Translate) -> list[HistoryItem]:
+    """A case's history as the timeline shows it: who, when, what, and the comment or reason."""
+    return [
+        HistoryItem(
+            ts=e.ts,
+            actor=e.actor,
+            action=e.action,
+            label=t(f"action_{e.action}"),
+            summary=_summary(e, t),
+            body=e.body,
+        )
+        for e in events
+    ]
