@@ -16,6 +16,10 @@ from auditd.store.base import table_of
 # -- recipients ---------------------------------------------------------------------------------------
 
 
+#: Messages inserted per statement (14 values each).
+OUTBOX_CHUNK = 1000
+
+
 def add_recipient(connection: Connection, **values: Any) -> int:
     return int(connection.execute(insert(MailRecipient).values(**values).returning(MailRecipient.id)).scalar_one())
 
@@ -58,10 +62,16 @@ def enqueue(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     table = table_of(MailOutbox)
-    stmt = (pg_insert(table) if connection.dialect.name == "postgresql" else sqlite_insert(table)).values(list(rows))
-    stmt = stmt.on_conflict_do_nothing(index_elements=["municipality_code", "dedupe_key"])
-    # rows skipped by the conflict return nothing; rowcount is not reliable for this on every driver
-    return len(connection.execute(stmt.returning(table.c.id)).all())
+    dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    rows = list(rows)
+    added = 0
+    # one multi-row statement per chunk: SQLite takes at most 32,766 bound values in a statement
+    for i in range(0, len(rows), OUTBOX_CHUNK):
+        stmt = dialect_insert(table).values(rows[i : i + OUTBOX_CHUNK])
+        stmt = stmt.on_conflict_do_nothing(index_elements=["municipality_code", "dedupe_key"])
+        # rows skipped by the conflict return nothing; rowcount is not reliable for this on every driver
+        added += len(connection.execute(stmt.returning(table.c.id)).all())
+    return added
 
 
 def outbox(

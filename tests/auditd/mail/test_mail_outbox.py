@@ -207,3 +207,13 @@ def test_an_outbox_row_can_be_claimed_by_one_sender_only(db: Connection, conf: S
     assert repo.claim(db, CODE, due["id"], status="queued", next_attempt_at=NOW, lease_until=lease) is None
     assert repo.due(db, CODE, NOW, limit=10) == []  # claimed: not due until the lease expires
     assert [r["id"] for r in repo.due(db, CODE, lease, limit=10)] == [due["id"]]
+
+
+def test_many_alerts_at_once_are_queued_in_chunks(db: Connection, conf: Settings):
+    # a first run over months of history: more rows than one statement may bind on SQLite (32,766 values)
+    recipient(db, "all@city.example.lg.jp")
+    recipient(db, "also@city.example.lg.jp")
+    notices = [notice(n, severity="high") for n in range(1, repo.OUTBOX_CHUNK * 2 + 2)]
+    assert service.enqueue_alerts(db, conf, CODE, notices, now=NOW) == 2 * len(notices)
+    assert service.enqueue_alerts(db, conf, CODE, notices, now=NOW) == 0  # again: every dedupe key known
+    assert len(queued(db)) == 2 * len(notices)
