@@ -83,6 +83,10 @@ def create_app(
         if isinstance(exc, AuthenticationRequired) and _wants_html(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        if _wants_html(request):
+            from auditd.dashboard.router import error_page
+
+            return error_page(request, settings, exc.status, exc.message, exc.hint)
         body = {"error": exc.code, "detail": exc.message}
         if exc.hint:
             body["hint"] = exc.hint

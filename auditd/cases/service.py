@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import RowMapping
 
 from auditd.alerts.models import SEVERITIES
+from auditd.auth import repository as auth_repository
 from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
 from auditd.cases import repository
@@ -38,7 +39,7 @@ from auditd.cases.schemas import (
     SuppressionList,
     SuppressionOut,
 )
-from auditd.errors import Conflict, Forbidden, NotFound
+from auditd.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auditd.mail.service import AlertNotice, Reminder
 from auditd.settings import Settings
 from auditd.trail.service import record
@@ -436,8 +437,14 @@ def _set_status(
 def assign(
     connection: Connection, principal: Principal, case_id: int, assignee: str, *, now: datetime, client: str | None
 ) -> None:
-    """Give the case to an officer; a new case becomes 調査中."""
+    """Give the case to an officer (an active platform user of that role); a new case becomes 調査中."""
     row = _open(connection, principal, case_id)
+    user = auth_repository.user_row_by_name(connection, principal.municipality_code, assignee)
+    if user is None or user["disabled"] or user["role"] != PlatformRole.OFFICER.value:
+        raise ValidationFailed(
+            f"{assignee!r} is not an active officer of this municipality",
+            hint="a case is investigated by a platform user of role officer (auditd user list)",
+        )
     repository.update_case(connection, principal.municipality_code, case_id, assignee=assignee, updated_at=now)
     _step(
         connection,

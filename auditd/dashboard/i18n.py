@@ -39,6 +39,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                 "en": "No data yet. Run `auditd demo` or `auditd ingest`."},
     "login_failed": {"ja": "ログインできませんでした", "en": "Login failed"},
     "signed_in_as": {"ja": "ログイン中", "en": "Signed in as"},
+    "error_title": {"ja": "この操作はできませんでした", "en": "This could not be done"},
+    "error_404": {"ja": "見つかりません（または閲覧の権限がありません）。", "en": "Not found (or not yours to see)."},
+    "error_403": {"ja": "この操作の権限がありません。", "en": "Your role does not allow this."},
+    "error_other": {"ja": "要求を処理できませんでした。", "en": "The request could not be handled."},
+    "back_to_overview": {"ja": "概要へ戻る", "en": "Back to the overview"},
     "offline_note": {"ja": "この画面は外部のサーバーに接続しません。", "en": "This page contacts no outside server."},
     # alerts and cases (事案)
     "cases": {"ja": "事案", "en": "Cases"},

@@ -39,7 +39,7 @@ from auditd.cases.schemas import AssignIn, BreachReportedIn, CloseIn, CommentIn,
 from auditd.dashboard import service
 from auditd.dashboard.charts import bar_chart
 from auditd.dashboard.i18n import translator
-from auditd.errors import Conflict
+from auditd.errors import Conflict, ValidationFailed
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 JST = timezone(timedelta(hours=9), "JST")
@@ -69,6 +69,14 @@ def render(request: Request, template: str, settings: Any, **context: Any) -> HT
             **context,
         },
     )
+
+
+def error_page(request: Request, settings: Any, status: int, message: str, hint: str | None) -> HTMLResponse:
+    """An error on a dashboard page, as a page (the API answers JSON). Not-found and not-allowed say
+    the same to a reader who may not see the thing: nothing about whether it exists."""
+    response = render(request, "error.html", settings, status=status, message=message, hint=hint)
+    response.status_code = status
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -227,9 +235,9 @@ def _act(
         db.rollback()
         _flash(request, "error", invalid)
         return _back(case_id)  # the message is at the top of the page
-    except Conflict as exc:
+    except (Conflict, ValidationFailed) as exc:
         db.rollback()
-        _flash(request, "error", "error_conflict", exc.message)
+        _flash(request, "error", "error_conflict" if isinstance(exc, Conflict) else invalid, exc.message)
         return _back(case_id)
     _flash(request, "ok", done)
     return _back(case_id, anchor)

@@ -170,6 +170,8 @@ def test_bad_requests_are_4xx(town: Town) -> None:
     officer = town.officer
     assert officer.get("/api/v1/cases/999999").status_code == 404
     assert officer.get("/api/v1/cases/0").status_code == 422
+    unknown = officer.post(f"/api/v1/cases/{town.case_1101}/assign", json={"assignee": "nobody"})
+    assert unknown.status_code == 422 and "not an active officer" in unknown.json()["detail"]
     assert officer.get("/api/v1/alerts", params={"rule": "X1"}).status_code == 422
     assert (
         officer.post(f"/api/v1/cases/{town.case_1101}/close", json={"disposition": "maybe", "reason": "x"}).status_code

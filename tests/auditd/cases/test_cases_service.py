@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from cases_support import NOW, add_alert
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from auditd.alerts.models import Alert
+from auditd.auth import service as auth_service
 from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
 from auditd.cases import repository, service
 from auditd.cases.models import CaseEvent
 from auditd.cases.schemas import BreachIn, SuppressionIn
-from auditd.errors import Conflict, Forbidden, NotFound
+from auditd.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auditd.settings import Settings
 from auditd.store.base import table_of
 from auditd.trail.models import TrailEntry
@@ -104,12 +106,18 @@ def test_a_closed_case_takes_no_new_alert(db: Connection, conf: Settings, office
 
 
 def test_workflow_records_every_change_and_requires_a_disposition(
-    db: Connection, conf: Settings, officer: Principal
+    db: Connection, session: Session, conf: Settings, officer: Principal
 ) -> None:
     code = conf.municipality_code
     first = add_alert(db, code)
     service.triage(db, conf, code, now=NOW)
     case_id = int(_alerts(db)[first]["case_id"])
+    auth_service.create_user(session, code, "ito", "correct horse battery", PlatformRole.OFFICER, actor="test")
+    auth_service.create_user(session, code, "kato", "correct horse battery", PlatformRole.AUDITOR, actor="test")
+    session.flush()
+    for nobody in ("kato", "nobody"):  # an auditor, an unknown name: only an officer investigates
+        with pytest.raises(ValidationFailed, match="not an active officer"):
+            service.assign(db, officer, case_id, nobody, now=NOW, client=None)
 
     service.assign(db, officer, case_id, "ito", now=NOW, client="127.0.0.1")
     service.comment(db, officer, case_id, "本人に確認する", now=NOW, client=None)

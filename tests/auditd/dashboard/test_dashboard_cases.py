@@ -134,7 +134,9 @@ def test_a_section_head_sees_only_their_section_and_may_comment(town: Town) -> N
     head = town.client(PlatformRole.SECTION_HEAD, "head-1101", "1101")
     listing = head.get("/cases").text
     assert f'href="/cases/{town.case_1101}"' in listing and f'href="/cases/{town.case_2101}"' not in listing
-    assert head.get(f"/cases/{town.case_2101}").status_code == 404
+    hidden = head.get(f"/cases/{town.case_2101}", headers={"accept": "text/html"})
+    assert hidden.status_code == 404 and hidden.headers["content-type"].startswith("text/html")
+    assert "見つかりません（または閲覧の権限がありません）" in hidden.text  # a page, saying nothing about it
 
     page = head.get(f"/cases/{town.case_1101}").text
     assert case_forms(page) == [f"/cases/{town.case_1101}/comment"]
@@ -151,6 +153,9 @@ def test_a_section_head_sees_only_their_section_and_may_comment(town: Town) -> N
 def test_an_officer_closes_a_case_as_fraud_and_sees_the_breach_deadlines(town: Town) -> None:
     officer = town.client(PlatformRole.OFFICER, "sato")
     page = f"/cases/{town.case_1101}"
+    assert post_form(officer, page, f"{page}/assign", assignee="nobody").status_code == 303
+    refused = officer.get(page).text
+    assert "not an active officer" in refused and 'id="assignee">sato<' not in refused
     assert post_form(officer, page, f"{page}/assign", assignee="sato").status_code == 303
     shown = officer.get(page).text
     assert "担当者を割り当てました" in shown and 'id="assignee">sato<' in shown and "調査中" in shown
