@@ -186,24 +186,36 @@ def list_cases(
     municipality_code: str,
     *,
     section: str | None = None,
-    status: str | None = None,
+    status: str | Sequence[str] | None = None,
     assignee: str | None = None,
     user_id: str | None = None,
     severity: str | None = None,
     limit: int = 200,
 ) -> list[RowMapping]:
+    """Cases newest first; ``status`` is one status or several (e.g. every open one)."""
     table = table_of(Case)
     stmt = select(*table.columns).where(table.c.municipality_code == municipality_code)
-    for column, value in (
-        ("section", section),
-        ("status", status),
-        ("assignee", assignee),
-        ("user_id", user_id),
-        ("severity", severity),
-    ):
+    if status is not None:
+        stmt = stmt.where(table.c.status.in_([status] if isinstance(status, str) else list(status)))
+    for column, value in (("section", section), ("assignee", assignee), ("user_id", user_id), ("severity", severity)):
         if value is not None:
             stmt = stmt.where(table.c[column] == value)
     return list(connection.execute(stmt.order_by(table.c.id.desc()).limit(limit)).mappings())
+
+
+def open_case_counts(
+    connection: Connection, municipality_code: str, *, section: str | None = None
+) -> dict[tuple[str, str], int]:
+    """Cases not closed, counted by (severity, status)."""
+    table = table_of(Case)
+    stmt = (
+        select(table.c.severity, table.c.status, func.count())
+        .where(table.c.municipality_code == municipality_code, table.c.status != "closed")
+        .group_by(table.c.severity, table.c.status)
+    )
+    if section is not None:
+        stmt = stmt.where(table.c.section == section)
+    return {(str(severity), str(status)): int(n) for severity, status, n in connection.execute(stmt)}
 
 
 def cases_open_since(connection: Connection, municipality_code: str, before: datetime) -> list[RowMapping]:
@@ -331,7 +343,7 @@ def update_breach(connection: Connection, municipality_code: str, case_id: int, 
     )
 
 
-def breaches_due(connection: Connection, municipality_code: str) -> list[RowMapping]:
+def breaches_due(connection: Connection, municipality_code: str, *, section: str | None = None) -> list[RowMapping]:
     """Reportable breaches with a report not yet made, with their case's section and severity."""
     b, c = table_of(BreachReport), table_of(Case)
     stmt = (
@@ -344,4 +356,6 @@ def breaches_due(connection: Connection, municipality_code: str) -> list[RowMapp
         )
         .order_by(b.c.case_id)
     )
+    if section is not None:
+        stmt = stmt.where(c.c.section == section)
     return list(connection.execute(stmt).mappings())

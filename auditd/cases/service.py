@@ -738,6 +738,27 @@ def digest_notices(connection: Connection, settings: Settings, municipality_code
     ]
 
 
+def breach_deadlines(
+    connection: Connection, municipality_code: str, day: date, *, section: str | None = None
+) -> list[Reminder]:
+    """Each 速報 and 確報 not yet made of a reportable breach, with its due date and the days left on
+    ``day`` (negative: overdue), soonest first; only ``section``'s cases if given."""
+    items = [
+        Reminder(
+            kind="breach_preliminary" if stage == "preliminary" else "breach_final",
+            case_id=int(b["case_id"]),
+            section=b["section"],
+            severity=str(b["severity"]),
+            due=b[f"{stage}_due"],
+            days=(b[f"{stage}_due"] - day).days,
+        )
+        for b in repository.breaches_due(connection, municipality_code, section=section)
+        for stage in ("preliminary", "final")
+        if b[f"{stage}_reported_at"] is None
+    ]
+    return sorted(items, key=lambda r: (r.due or day, r.case_id))
+
+
 def reminders(connection: Connection, settings: Settings, municipality_code: str, day: date) -> list[Reminder]:
     """Cases left open longer than ``case_reminder_days`` and breach reports not yet made."""
     now = datetime.combine(day, datetime.min.time(), settings.tz)
@@ -754,19 +775,7 @@ def reminders(connection: Connection, settings: Settings, municipality_code: str
             connection, municipality_code, now - timedelta(days=settings.case_reminder_days)
         )
     ]
-    for b in repository.breaches_due(connection, municipality_code):
-        for stage in ("preliminary", "final"):
-            if b[f"{stage}_reported_at"] is None:
-                items.append(
-                    Reminder(
-                        kind="breach_preliminary" if stage == "preliminary" else "breach_final",
-                        case_id=int(b["case_id"]),
-                        section=b["section"],
-                        severity=str(b["severity"]),
-                        due=b[f"{stage}_due"],
-                        days=(b[f"{stage}_due"] - day).days,
-                    )
-                )
+    items.extend(breach_deadlines(connection, municipality_code, day))
     return items
 
 

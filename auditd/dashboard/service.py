@@ -107,19 +107,11 @@ def list_cases(
 ) -> list[CaseOut]:
     """The cases page: newest first, filtered by status (or every open one) and severity. Section heads
     get their section's, administrators a Forbidden (from the cases service)."""
-    if status == OPEN:
-        found = [
-            case
-            for wanted in ("new", "investigating")
-            for case in cases_service.list_cases(
-                connection, principal, limit=CASE_LIST_LIMIT, status=wanted, severity=severity
-            ).items
-        ]
-        return sorted(found, key=lambda c: c.id, reverse=True)[:CASE_LIST_LIMIT]
-    if status is not None and status not in CASE_STATUSES:
-        status = None
+    wanted: str | tuple[str, ...] | None = ("new", "investigating") if status == OPEN else status
+    if isinstance(wanted, str) and wanted not in CASE_STATUSES:
+        wanted = None
     return cases_service.list_cases(
-        connection, principal, limit=CASE_LIST_LIMIT, status=status, severity=severity
+        connection, principal, limit=CASE_LIST_LIMIT, status=wanted, severity=severity
     ).items
 
 
@@ -173,12 +165,7 @@ def case_work(
     except Forbidden:
         return None
     code = principal.municipality_code
-    frame = cases_repo.open_cases(connection, code)
-    if section is not None:
-        frame = frame[frame["section"] == section]
-    counts: dict[tuple[str, str], int] = {}
-    for severity, status in zip(frame["severity"], frame["status"], strict=True):
-        counts[(str(severity), str(status))] = counts.get((str(severity), str(status)), 0) + 1
+    counts = cases_repo.open_case_counts(connection, code, section=section)
     by_severity = [
         (name, counts.get((name, "new"), 0), counts.get((name, "investigating"), 0))
         for name in SEVERITIES
@@ -187,20 +174,16 @@ def case_work(
     today = today or cases_service.today_in(settings)
     deadlines = [
         Deadline(
-            case_id=int(row["case_id"]),
-            section=row["section"],
-            severity=str(row["severity"]),
-            stage=stage,
-            due=row[f"{stage}_due"],
-            days_left=(row[f"{stage}_due"] - today).days,
+            case_id=r.case_id,
+            section=r.section,
+            severity=r.severity,
+            stage="preliminary" if r.kind == "breach_preliminary" else "final",
+            due=r.due or today,
+            days_left=r.days,
         )
-        for row in cases_repo.breaches_due(connection, code)
-        if section is None or row["section"] == section
-        for stage in ("preliminary", "final")
-        if row[f"{stage}_reported_at"] is None
+        for r in cases_service.breach_deadlines(connection, code, today, section=section)
     ]
-    deadlines.sort(key=lambda d: (d.due, d.case_id))
-    return CaseWork(by_severity=by_severity, open_total=len(frame), deadlines=deadlines)
+    return CaseWork(by_severity=by_severity, open_total=sum(counts.values()), deadlines=deadlines)
 
 
 @dataclass(frozen=True)

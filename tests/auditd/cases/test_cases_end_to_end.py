@@ -12,20 +12,20 @@ import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from auditd.alerts import repository as alerts_repo
-from auditd.api.app import create_app
 from auditd.auth.models import PlatformRole
-from auditd.auth.settings import SecuritySettings
 from auditd.auth.testing import add_user, log_in
+from auditd.cases import service as cases
 from auditd.mail import service as mail
 from auditd.settings import Settings
 from collectors.service import collect
@@ -57,7 +57,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 def test_planted_incident_to_mail_case_disposition_and_breach_deadlines(
-    engine: Engine, settings: Settings, small_city: Any, smtp: tuple[Inbox, int]
+    engine: Engine, settings: Settings, app: FastAPI, small_city: Any, smtp: tuple[Inbox, int]
 ) -> None:
     inbox, port = smtp
     conf = settings.model_copy(
@@ -71,7 +71,7 @@ def test_planted_incident_to_mail_case_disposition_and_breach_deadlines(
     )
     code = conf.municipality_code
     with engine.begin() as connection:
-        mail.add_recipient(connection, code, "security@city.example.lg.jp", actor="test", now=small_city_now())
+        mail.add_recipient(connection, code, "security@city.example.lg.jp", actor="test", now=datetime.now(UTC))
 
     collect(engine, conf, small_city.inputs)
     decide_pending(engine, conf)
@@ -111,9 +111,7 @@ def test_planted_incident_to_mail_case_disposition_and_breach_deadlines(
     assert mail.deliver(engine, conf).sent == 0  # delivered once: nothing is sent twice
 
     # the officer takes the case to a disposition through the API
-    lenient = SecuritySettings(_env_file=None, login_rate_per_ip=10_000, login_rate_per_user=10_000)
-    app = create_app(settings, engine, security=lenient)  # served on the test client's http://testserver
-    officer = TestClient(app)
+    officer = TestClient(app)  # the app of the test's settings, served on http://testserver
     assert log_in(officer, add_user(engine, settings, PlatformRole.OFFICER, "sato")).status_code == 303
     case = officer.get(f"/api/v1/cases/{case_id}").json()
     assert alert["id"] in [a["id"] for a in case["alerts"]] and case["status"] == "new"
@@ -141,25 +139,15 @@ def test_planted_incident_to_mail_case_disposition_and_breach_deadlines(
 
     # the reminders that count the deadlines down reach the same recipient by e-mail
     with engine.begin() as connection:
-        from auditd.cases import service as cases
-
         today = cases.today_in(conf)
         items = cases.reminders(connection, conf, code, today)
         assert {r.kind for r in items if r.case_id == case_id} == {"breach_preliminary", "breach_final"}
-        assert mail.enqueue_reminders(connection, conf, code, today, items, now=small_city_now()) == 1
+        assert mail.enqueue_reminders(connection, conf, code, today, items, now=datetime.now(UTC)) == 1
     before = len(inbox.messages)
     assert mail.deliver(engine, conf).sent == 1
     reminder = inbox.messages[before].get_body(("plain",))
     assert reminder is not None and f"#{case_id}" in reminder.get_content()
 
 
-def small_city_now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
 def _plus(day: str, days: int) -> str:
-    from datetime import date
-
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()

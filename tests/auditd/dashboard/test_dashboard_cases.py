@@ -270,3 +270,16 @@ def test_the_case_pages_speak_english_as_a_setting(app: FastAPI, town: Town) -> 
     assert 'lang="en"' in listing and "Severity" in listing and "Critical" in listing and "事案一覧" not in listing
     page = officer.get(f"/cases/{town.case_1101}").text
     assert "Close with a disposition" in page and "explanation D06" in page and "Opened" in page
+
+
+def test_the_list_filters_open_and_closed_cases(town: Town) -> None:
+    officer = town.client(PlatformRole.OFFICER, "sato")
+    page = f"/cases/{town.case_1101}"
+    closed = post_form(officer, page, f"{page}/close", disposition="false_positive", reason="窓口対応")
+    assert closed.status_code == 303
+    open_list = officer.get("/cases", params={"status": "open"}).text
+    assert f'href="/cases/{town.case_2101}"' in open_list and f'href="{page}"' not in open_list
+    closed_list = officer.get("/cases", params={"status": "closed"}).text
+    assert f'href="{page}"' in closed_list and f'href="/cases/{town.case_2101}"' not in closed_list
+    everything = officer.get("/cases", params={"status": "bogus"}).text  # an unknown filter lists all
+    assert f'href="{page}"' in everything and f'href="/cases/{town.case_2101}"' in everything
