@@ -30,6 +30,8 @@ from sqlalchemy import Connection, Engine
 from auditd import registry
 from auditd.errors import ValidationFailed
 from auditd.events import repository as events_repo
+from auditd.events import rollup
+from auditd.integrity import repository as integrity_repo
 from auditd.integrity.service import seal_batch
 from auditd.privacy.mynumber import mask_frame, mask_series, valid_mask
 from auditd.privacy.pseudonym import Pseudonymiser
@@ -396,6 +398,7 @@ class Ingestor:
                 first, last = events["ts"].min().to_pydatetime(), events["ts"].max().to_pydatetime()
                 events_repo.update_batch(conn, batch_id, event_count=inserted, min_ts=first, max_ts=last)
                 seal_batch(conn, self.settings, self.municipality_code, batch_id, summary.run_id, events, inserted)
+                add_to_rollups(conn, events, inserted, batch_id)
             else:
                 events_repo.delete_empty_batch(conn, batch_id)
             events_repo.insert_quarantine(conn, quarantine)
@@ -515,6 +518,19 @@ class Ingestor:
         frame["raw_ref"] = _refs(input_name, frame["_line"])
         frame["created_at"] = pd.Timestamp(_now())
         return frame
+
+
+def add_to_rollups(conn: Connection, events: pd.DataFrame, inserted: int, batch_id: int) -> None:
+    """Count a batch just stored in the rollups, exactly once: the chunk's frame when every row of it
+    was new; otherwise (a file read again) the rows this batch stored, read back (found through the
+    primary key: the chunk's time range, then the batch), because the frame also holds events that
+    earlier batches stored and counted."""
+    if inserted == len(events):
+        rollup.add_events(conn, events)
+        return
+    first, last = events["ts"].min().to_pydatetime(), events["ts"].max().to_pydatetime()
+    stored = pd.DataFrame(integrity_repo.batch_events(conn, batch_id, first, last))
+    rollup.add_events(conn, stored)
 
 
 class StreamIngest:

@@ -18,11 +18,12 @@ in the file, or the message number in the stream): the path is stored once per r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -181,3 +182,47 @@ class QuarantinedRecord(MunicipalityScoped, Base):
     reason: Mapped[str] = mapped_column(Text)
     raw_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventHour(MunicipalityScoped, Base):
+    """Events of one Japan-time hour with the same source, system, 事務, action, result and factors.
+
+    A rollup maintained at ingest (:mod:`auditd.events.rollup`), so a year is summarised from a few
+    hundred thousand rows instead of tens of millions of events. Key columns that events may leave
+    NULL (``jimu``, ``factors``) hold ``''``, so the primary key can hold them.
+    """
+
+    __tablename__ = "event_hours"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "municipality_code", "day", "hour", "source", "system", "jimu", "action", "result", "factors"
+        ),
+    )
+
+    day: Mapped[date] = mapped_column(Date)  # Japan time
+    hour: Mapped[int] = mapped_column(Integer)  # 0–23, Japan time
+    source: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(64))
+    jimu: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(16))
+    factors: Mapped[str] = mapped_column(String(64))  # auth_factors, parts sorted, comma-separated
+    events: Mapped[int] = mapped_column(BigInteger)
+    subjects: Mapped[int] = mapped_column(BigInteger)  # residents touched: subject_count of rows naming one, or many
+    masked: Mapped[int] = mapped_column(BigInteger)  # rows flagged pii_masked
+
+
+class AccountDay(MunicipalityScoped, Base):
+    """One account's Japan-time day in counts: a rollup maintained at ingest (see :class:`EventHour`)."""
+
+    __tablename__ = "account_days"
+    __table_args__ = (PrimaryKeyConstraint("municipality_code", "day", "user_id"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    user_id: Mapped[str] = mapped_column(String(64))
+    events: Mapped[int] = mapped_column(BigInteger)
+    outputs: Mapped[int] = mapped_column(BigInteger)  # print and export
+    subjects: Mapped[int] = mapped_column(BigInteger)
+    logins: Mapped[int] = mapped_column(BigInteger)  # successful logins
+    first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ts: Mapped[datetime] = mapped_column(UTCDateTime)

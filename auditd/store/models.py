@@ -6,7 +6,7 @@ from auditd.alerts.models import Alert, DetectionRun, UserDay
 from auditd.auth.models import ApiToken, PlatformUser
 from auditd.cases.models import BreachReport, Case, CaseAttachment, CaseEvent, Suppression
 from auditd.decisions.models import PolicyVersion, Violation
-from auditd.events.models import Event, IngestBatch, IngestRun, QuarantinedRecord, Source
+from auditd.events.models import AccountDay, Event, EventHour, IngestBatch, IngestRun, QuarantinedRecord, Source
 from auditd.integrity.models import BatchSeal, ChainHead, IntegrityCheck
 from auditd.mail.models import MailOutbox, MailRecipient
 from auditd.privacy.models import Subject
@@ -33,6 +33,7 @@ from auditd.trail.models import TrailEntry
 
 __all__ = [
     "Account",
+    "AccountDay",
     "Alert",
     "ApiToken",
     "Base",
@@ -46,6 +47,7 @@ __all__ = [
     "ChainHead",
     "DetectionRun",
     "Event",
+    "EventHour",
     "Grant",
     "GrantEvent",
     "GrantRequest",

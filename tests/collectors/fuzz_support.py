@@ -362,7 +362,7 @@ def numbers_in(text: str) -> list[str]:
 
 
 STORE_TABLES = (
-    "events", "quarantine", "ingest_runs", "sources", "trail", *(
+    "events", "quarantine", "ingest_runs", "sources", "trail", "event_hours", "account_days", *(
         table_of(model).name for model in reference_repo.KIND_MODELS.values()
     ),
 )  # fmt: skip
