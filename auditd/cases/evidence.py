@@ -65,7 +65,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
 from sqlalchemy import Connection, String, cast, select
 
@@ -74,7 +73,8 @@ from auditd.cases.models import DISPOSITION_JA, STATUS_JA
 from auditd.decisions.models import Violation
 from auditd.events import repository as events_repo
 from auditd.events.models import Event, IngestBatch, IngestRun
-from auditd.fonts import JAPANESE_FONT, JAPANESE_FONT_NAME
+from auditd.fonts import JAPANESE_FONT_NAME
+from auditd.fonts.pdf import GREY, JapanesePdf, Table, heading
 from auditd.reference.models import Account, Grant, Section, Staff, StaffAssignment, Terminal
 from auditd.settings import Settings
 from auditd.store.base import Base, table_of
@@ -520,21 +520,15 @@ def render_csv(rows: Sequence[dict[str, Any]]) -> bytes:
 
 _MARGIN = 10.0
 _BODY_PT = 9.0
-_TABLE_PT = 6.5
-_GREY = (225, 225, 225)
 
 
-class _EvidencePdf(FPDF):
+class _EvidencePdf(JapanesePdf):
     """A4 landscape with the case named on every page and a footer tying it to the CSV."""
 
     def __init__(self, case_id: int, sha256_csv: str) -> None:
-        super().__init__(orientation="L", unit="mm", format="A4")
+        super().__init__(orientation="L", margin=_MARGIN, body_pt=_BODY_PT)
         self.case_id = case_id
         self.sha256_csv = sha256_csv
-        self.set_margins(_MARGIN, _MARGIN, _MARGIN)
-        self.set_auto_page_break(auto=True, margin=16)
-        self.add_font(JAPANESE_FONT_NAME, fname=str(JAPANESE_FONT))
-        self.set_font(JAPANESE_FONT_NAME, size=_BODY_PT)
 
     def footer(self) -> None:
         self.set_y(-12)
@@ -574,10 +568,8 @@ def render_pdf(
     """The PDF export (see the module's docstring for its parts)."""
     pdf = _EvidencePdf(case.case_id, sha256_csv)
     pdf.set_creation_date(now.astimezone(UTC))
-    pdf.set_lang("ja")
     pdf.set_title(f"証拠資料（事案 #{case.case_id}）{case.title}")
     pdf.set_author(generated_by)
-    pdf.set_creator("auditd")
     pdf.set_subject(f"{municipality_code} 事案 #{case.case_id}")
     pdf.add_page()
     width = pdf.epw
@@ -602,11 +594,11 @@ def render_pdf(
         ("CSV SHA-256", sha256_csv),
     ]
     for label, value in facts:
-        pdf.set_fill_color(*_GREY)
+        pdf.set_fill_color(*GREY)
         pdf.cell(32, 5.5, label, border=1, fill=True)
         pdf.multi_cell(width - 32, 5.5, value, border=1, new_x=XPos.LMARGIN, new_y=YPos.NEXT, wrapmode=WrapMode.CHAR)
 
-    _heading(pdf, f"アラート（{len(case.alerts)} 件）")
+    heading(pdf, f"アラート（{len(case.alerts)} 件）")
     if not case.alerts:
         pdf.multi_cell(width, 5, "この事案にアラートはありません。", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for alert in case.alerts:
@@ -622,17 +614,17 @@ def render_pdf(
         )
         pdf.ln(1)
 
-    _heading(pdf, f"操作記録（{len(rows):,} 件、日時は日本時間）")
+    heading(pdf, f"操作記録（{len(rows):,} 件、日時は日本時間）")
     if rows:
         headers = dict(CSV_COLUMNS)
-        _Table(pdf, [headers[key] for key, _ in PDF_COLUMNS], [w for _, w in PDF_COLUMNS]).draw(
+        Table(pdf, [headers[key] for key, _ in PDF_COLUMNS], [w for _, w in PDF_COLUMNS]).draw(
             [row[key][:-4] if key == "ts" else row[key] for key, _ in PDF_COLUMNS] for row in rows
         )
     else:
         pdf.multi_cell(width, 5, "指定されたイベントは保存されていません。", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     violating = [r for r in rows if r["violations"]]
-    _heading(pdf, f"違反の説明（{len(violating):,} 件のイベント）")
+    heading(pdf, f"違反の説明（{len(violating):,} 件のイベント）")
     if not violating:
         pdf.multi_cell(width, 5, "収録したイベントに違反の判定はありません。", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for row in violating:
@@ -666,68 +658,6 @@ def render_pdf(
     return bytes(pdf.output())
 
 
-class _Table:
-    """The event table, drawn directly: thousands of rows through ``FPDF.table`` (a ``multi_cell`` per
-    cell, measured twice) take seconds per thousand, most cells fit on one line, and Japanese text
-    has no spaces to break at anyway. Cells wrap at any character; the header is repeated on every page;
-    a row is never split across pages."""
-
-    def __init__(self, pdf: FPDF, headers: list[str], widths: list[float]) -> None:
-        self.pdf, self.headers, self.widths = pdf, headers, widths
-        self.line = _TABLE_PT * 25.4 / 72 * 1.25  # mm
-        self.pad = 0.7
-        self.ascent = _TABLE_PT * 25.4 / 72 * 0.88
-        self._widths: dict[str, float] = {}
-
-    def _width(self, char: str) -> float:
-        found = self._widths.get(char)
-        if found is None:
-            found = self._widths[char] = self.pdf.get_string_width(char)
-        return found
-
-    def _wrap(self, text: str, room: float) -> list[str]:
-        lines: list[str] = []
-        for paragraph in text.split("\n"):
-            current, used = "", 0.0
-            for char in paragraph:
-                width = self._width(char)
-                if current and used + width > room:
-                    lines.append(current)
-                    current, used = "", 0.0
-                current += char
-                used += width
-            lines.append(current)
-        return lines
-
-    def _row(self, cells: list[str], *, fill: bool) -> None:
-        pdf = self.pdf
-        wrapped = [self._wrap(text, width - 2 * self.pad) for text, width in zip(cells, self.widths, strict=True)]
-        height = max(len(lines) for lines in wrapped) * self.line + 2 * self.pad
-        if pdf.get_y() + height > pdf.page_break_trigger:
-            pdf.add_page()
-            pdf.set_font(size=_TABLE_PT)
-            if not fill:
-                self._row(self.headers, fill=True)
-        x, y = pdf.l_margin, pdf.get_y()
-        for lines, width in zip(wrapped, self.widths, strict=True):
-            pdf.rect(x, y, width, height, style="DF" if fill else "D")
-            for number, line in enumerate(lines):
-                if line:
-                    pdf.text(x + self.pad, y + self.pad + number * self.line + self.ascent, line)
-            x += width
-        pdf.set_y(y + height)
-
-    def draw(self, rows: Iterable[list[str]]) -> None:
-        self.pdf.set_font(size=_TABLE_PT)
-        self.pdf.set_fill_color(*_GREY)
-        self.pdf.set_line_width(0.15)
-        self._row(self.headers, fill=True)
-        for cells in rows:
-            self._row(cells, fill=False)
-        self.pdf.set_font(size=_BODY_PT)
-        self.pdf.set_line_width(0.2)
-
-
 def _evidence_value(value: Any) -> str:
     if isinstance(value, list):
         return "・".join(str(v) for v in value) or "なし"
@@ -736,16 +666,3 @@ def _evidence_value(value: Any) -> str:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return str(value)
-
-
-def _heading(pdf: FPDF, text: str) -> None:
-    if pdf.will_page_break(30):  # a heading is not left alone at the foot of a page
-        pdf.add_page()
-    pdf.ln(3)
-    pdf.set_font(size=12)
-    pdf.cell(0, 7, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_draw_color(120, 120, 120)
-    pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + pdf.epw, pdf.get_y())
-    pdf.set_draw_color(0, 0, 0)
-    pdf.ln(1.5)
-    pdf.set_font(size=_BODY_PT)
