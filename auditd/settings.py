@@ -114,6 +114,20 @@ class Settings(BaseSettings):
         5, ge=1, le=10, description="days from discovery to the 速報 deadline (the PPC asks for about 3–5 days)"
     )
 
+    # -- reports (reports/; see docs/reports.md) ----------------------------------------------------------
+    report_show_staff: bool = Field(
+        False, description="a disclosure report names the staff who accessed (else only their section)"
+    )
+    report_formats: list[Literal["pdf", "html", "xlsx"]] = Field(
+        default_factory=lambda: ["pdf", "xlsx"],  # type: ignore[arg-type]
+        description="formats the scheduled reports are made in",
+    )
+    report_annual_on: str = Field(
+        "04-15",
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD: from this day the annual report of the fiscal year just ended is made (if missing)",
+    )
+
     # -- e-mail of alerts (auditd.mail; see docs/mail.md) ---------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server; unset = mail is queued but not sent")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 implicit TLS, 25 none)")

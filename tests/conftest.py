@@ -168,6 +168,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
+def conf(tmp_path: Path) -> Settings:
+    """Settings for a test that works on the ``db`` connection: keys in the test's own directory."""
+    return Settings(env="test", data_dir=tmp_path)
+
+
+@pytest.fixture
 def app(engine: Engine, settings: Settings) -> FastAPI:
     """The real application on the test's database, with login limits no test reaches."""
     lenient = SecuritySettings(_env_file=None, login_rate_per_ip=10_000, login_rate_per_user=10_000)

@@ -52,6 +52,7 @@ SCOPES: dict[str, str] = {
     "alerts:read": "read alerts and cases",
     "alerts:write": "comment on cases (dispositions are given by a person, never a token)",
     "reports:read": "read and download reports",
+    "reports:write": "make the annual and monthly reports (a disclosure report is made by a person)",
     "trail:read": "read the platform's audit trail",
 }
 

@@ -57,3 +57,40 @@ def _short(value: float) -> str:
     if value >= 1_000:
         return f"{value / 1_000:.0f}k"
     return f"{value:.0f}"
+
+
+def heatmap(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[Sequence[float]],
+    *,
+    cell: int = 22,
+    title: str = "",
+) -> Markup:
+    """A grid of counts shaded from white to the bar colour; each cell's <title> gives the exact value."""
+    if not rows or not columns:
+        return Markup("")
+    top = max((max(line) for line in values if line), default=0.0) or 1.0
+    pad_left, pad_top = 44, 18
+    width, height = pad_left + cell * len(columns) + 4, pad_top + cell * len(rows) + 4
+    parts = [
+        f'<svg class="chart heatmap" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for j, column in enumerate(columns):
+        x = pad_left + j * cell + cell / 2
+        parts.append(f'<text class="axis" x="{x:.1f}" y="{pad_top - 5}" text-anchor="middle">{escape(column)}</text>')
+    for i, row in enumerate(rows):
+        y = pad_top + i * cell
+        parts.append(
+            f'<text class="axis" x="{pad_left - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end">{escape(row)}</text>'
+        )
+        for j, value in enumerate(values[i]):
+            opacity = 0.06 + 0.94 * (value / top) if value else 0.0
+            parts.append(
+                f'<rect class="cell" x="{pad_left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                f'fill-opacity="{opacity:.2f}"><title>{escape(row)} {escape(columns[j])}: {value:,.0f}</title></rect>'
+            )
+    parts.append("</svg>")
+    # Safe: labels went through html.escape; values are formatted numbers.
+    return Markup("".join(parts))  # noqa: S704

@@ -203,11 +203,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _flash(request: Request, kind: str, key: str, detail: str | None = None) -> None:
+def flash(request: Request, kind: str, key: str, detail: str | None = None) -> None:
     request.session[FLASH_KEY] = {"kind": kind, "key": key, "detail": detail}
 
 
-def _take_flash(request: Request) -> dict[str, Any] | None:
+def take_flash(request: Request) -> dict[str, Any] | None:
     flash = request.session.pop(FLASH_KEY, None)
     return flash if isinstance(flash, dict) else None
 
@@ -233,13 +233,13 @@ def _act(
         action()
     except ValidationError:
         db.rollback()
-        _flash(request, "error", invalid)
+        flash(request, "error", invalid)
         return _back(case_id)  # the message is at the top of the page
     except (Conflict, ValidationFailed) as exc:
         db.rollback()
-        _flash(request, "error", "error_conflict" if isinstance(exc, Conflict) else invalid, exc.message)
+        flash(request, "error", "error_conflict" if isinstance(exc, Conflict) else invalid, exc.message)
         return _back(case_id)
-    _flash(request, "ok", done)
+    flash(request, "ok", done)
     return _back(case_id, anchor)
 
 
@@ -289,7 +289,7 @@ def case_page(
         can_handle=principal.role in service.CASE_HANDLERS,
         can_comment=principal.role in service.CASE_COMMENTERS,
         dispositions=DISPOSITIONS,
-        flash=_take_flash(request),
+        flash=take_flash(request),
         page="cases",
     )
 
@@ -350,7 +350,7 @@ def close_case(
 ) -> Response:
     """Close with a disposition and its reason (不適切 and 不正 open the breach checklist)."""
     if disposition not in DISPOSITIONS:
-        _flash(request, "error", "error_disposition")
+        flash(request, "error", "error_disposition")
         return _back(case_id)
 
     def action() -> None:

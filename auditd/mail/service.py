@@ -76,6 +76,17 @@ class Reminder:
 
 
 @dataclass(frozen=True)
+class ReportNotice:
+    """A scheduled report made: its title and period as people read them, and (format, report id) of
+    each file. ``key`` names it for deduplication (e.g. ``monthly:2026-10``)."""
+
+    key: str
+    title: str
+    period: str
+    files: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class Recipient:
     id: int
     address: str
@@ -257,6 +268,7 @@ _SUBJECT = {
         "reminder": "[auditd] 対応が必要な事案 {day}（{count} 件{overdue}）",
         "overdue": "、期限超過 {n} 件",
         "test": "[auditd] テストメール",
+        "report": "[auditd] {title}（{period}）を作成しました",
     },
     "en": {
         "alert": "[auditd][{severity}] Alert #{alert_id} {rule} {title}",
@@ -264,6 +276,7 @@ _SUBJECT = {
         "reminder": "[auditd] Cases needing action {day} ({count}{overdue})",
         "overdue": ", {n} overdue",
         "test": "[auditd] Test message",
+        "report": "[auditd] Report ready: {title} ({period})",
     },
 }
 _REMINDER_KIND = {
@@ -379,6 +392,14 @@ def render_reminders(settings: Settings, municipality_code: str, day: date, remi
 
 def render_test(settings: Settings, municipality_code: str, now: datetime) -> Rendered:
     return _render(settings, municipality_code, "test", _SUBJECT[settings.language]["test"], sent=_when(now))
+
+
+def render_report(settings: Settings, municipality_code: str, report: ReportNotice) -> Rendered:
+    subject = _SUBJECT[settings.language]["report"].format(title=report.title, period=report.period)
+    links = [(fmt, f"{dashboard_base(settings)}api/v1/reports/{run_id}/file") for fmt, run_id in report.files]
+    return _render(
+        settings, municipality_code, "report", subject, title=report.title, period=report.period, links=links
+    )
 
 
 # -- queueing -----------------------------------------------------------------------------------------
@@ -504,6 +525,22 @@ def enqueue_reminders(
         key = f"reminder:{day.isoformat()}:{address}"
         rendered = render_reminders(settings, municipality_code, day, mine)
         rows.append(_row(settings, municipality_code, "reminder", key, address, rendered, now))
+    return repo.enqueue(connection, rows)
+
+
+def enqueue_report(
+    connection: Connection, settings: Settings, municipality_code: str, report: ReportNotice, *, now: datetime
+) -> int:
+    """Queue one mail per ``digest`` recipient saying a scheduled report is ready, with a link to each of
+    its files (the mail carries no figures and no personal data). Dedupe ``report:{key}:{address}``."""
+    recipients = _by_address(r for r in list_recipients(connection, municipality_code) if r.digest)
+    if not recipients:
+        return 0
+    rendered = render_report(settings, municipality_code, report)
+    rows = []
+    for address in recipients:
+        key = f"report:{report.key}:{address}"
+        rows.append(_row(settings, municipality_code, "report", key, address, rendered, now))
     return repo.enqueue(connection, rows)
 
 

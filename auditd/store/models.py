@@ -26,6 +26,7 @@ from auditd.reference.models import (
     Terminal,
     WatchlistEntry,
 )
+from auditd.reports.models import ReportRun
 from auditd.rights.models import GrantEvent, GrantRequest
 from auditd.scheduler.models import JobRun, SchedulerJob
 from auditd.store.base import Base
@@ -64,6 +65,7 @@ __all__ = [
     "PolicyVersion",
     "QuarantinedRecord",
     "ReferenceGeneration",
+    "ReportRun",
     "Resident",
     "SchedulerJob",
     "Section",

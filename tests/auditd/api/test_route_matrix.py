@@ -113,6 +113,15 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
             ("POST", "/api/v1/suppressions/{suppression_id}/revoke"),
         )
     },
+    # reports: officers and auditors, and tokens with reports:read / reports:write (a disclosure report
+    # is refused to all but an officer in person by the route itself, tested in tests/reports)
+    ("POST", "/api/v1/reports"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    **{
+        ("GET", path): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN})
+        for path in ("/api/v1/reports", "/api/v1/reports/{report_id}", "/api/v1/reports/{report_id}/file")
+    },
+    ("GET", "/reports"): frozenset({OFFICER, AUDITOR}),
+    ("POST", "/reports"): frozenset({OFFICER, AUDITOR}),
     # the same on the dashboard's pages and forms (a person's session only)
     **{("GET", path): PEOPLE - {ADMIN} for path in ("/cases", "/cases/{case_id}", "/alerts/{alert_id}")},
     ("POST", "/cases/{case_id}/comment"): frozenset({OFFICER, SECTION_HEAD}),

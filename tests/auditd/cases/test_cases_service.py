@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,11 +23,6 @@ from auditd.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auditd.settings import Settings
 from auditd.store.base import table_of
 from auditd.trail.models import TrailEntry
-
-
-@pytest.fixture
-def conf(tmp_path: Path) -> Settings:
-    return Settings(env="test", data_dir=tmp_path)
 
 
 @pytest.fixture
