@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
         description="MM-DD: from this day the annual report of the fiscal year just ended is made (if missing)",
     )
+    attestation_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="largest evidence file attached to an attestation (自己点検の証跡)"
+    )
+    pia_reminder_days: int = Field(
+        30, ge=1, le=365, description="a PIA review or re-assessment due within this many days is in the reminders"
+    )
 
     # -- e-mail of alerts (auditd.mail; see docs/mail.md) ---------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server; unset = mail is queued but not sent")

@@ -9,7 +9,6 @@ such, to be answered by attestation.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,11 +26,12 @@ from auditd.decisions.models import Violation
 from auditd.events import rollup
 from auditd.events.models import Source
 from auditd.reference.models import Account, CalendarDay, Grant, Staff
+from auditd.reports import repository as reports_repo
+from auditd.reports.models import ATTESTATION_ITEMS, ATTESTATION_RESULTS, PIA_KINDS
 from auditd.rights import service as rights
 from auditd.settings import Settings
 from auditd.store import bulk
 from auditd.store.base import table_of
-from auditd.trail.models import TrailEntry
 from policies.rules import BY_KEY
 from reports.base import ReportRequest, municipality_name, reiwa
 from reports.document import (
@@ -57,6 +57,9 @@ LOOKUP_ACTIONS = ("view", "search", "show_mynumber", "print", "export", "link_in
 SIGN_OFF = ["点検者", "保護責任者", "最高情報セキュリティ責任者（CISO）"]
 UNATTESTED = "未確認（証跡の登録待ち）"
 UNCONFIRMED = "未確認"
+HUMAN_ITEMS = ("training",)
+PHYSICAL_ITEMS = ("physical_entry", "physical_devices")
+AUDIT_ITEMS = ("audit_internal", "audit_external", "previous_findings")
 #: What the report needs of the events besides time: everything but the day and the hour.
 MIX = ("system", "source", "jimu", "action", "result", "factors")
 FINISHED = ("finished",)  # a detection run that covered its window (a partial one did not)
@@ -83,6 +86,25 @@ class Year:
     grants: pd.DataFrame
     staff: pd.DataFrame
     monthly_reviews: set[str]  # YYYY-MM of months with a monthly review record made
+    attestations: dict[str, dict[str, Any]]  # item → the latest attestation of the fiscal year
+    pias: list[dict[str, Any]]  # the PIA register (active 評価書)
+
+    def attested(self, *items: str) -> list[tuple[str, str]]:
+        """Label → answer of attestation items, or 未確認 where none was given."""
+        rows = []
+        for item in items:
+            found = self.attestations.get(item)
+            label = ATTESTATION_ITEMS.get(item, item)
+            if found is None:
+                rows.append((label, UNATTESTED))
+                continue
+            answer = ATTESTATION_RESULTS.get(str(found["result"]), str(found["result"]))
+            parts = [answer, str(found.get("statement") or "").strip()]
+            if found.get("evidence_name"):
+                parts.append(f"証跡: {found['evidence_name']}（SHA-256 {str(found['evidence_sha256'])[:16]}…）")
+            parts.append(f"{found['attested_by']} {_jst_day(found['attested_at'])}")
+            rows.append((label, "\n".join(p for p in parts if p)))
+        return rows
 
     @property
     def events(self) -> int:
@@ -225,19 +247,11 @@ def load(connection: Connection, request: ReportRequest) -> Year:
         ).all(),
         columns=["staff_id", "employment", "contractor", "pledge_date", "retired_on"],
     )
-    trail_t = table_of(TrailEntry)
-    reviews = set()
-    for (detail,) in connection.execute(
-        select(trail_t.c.detail).where(
-            trail_t.c.municipality_code == code,
-            trail_t.c.action == "report.generate",
-            trail_t.c.target_id == "monthly",
-        )
-    ):
-        found = json.loads(detail or "{}")
-        month = str(found.get("start", ""))[:7]
-        if month and request.start.isoformat()[:7] <= month <= request.end.isoformat()[:7]:
-            reviews.add(month)
+    reviews = {
+        f"{row['period_start']:%Y-%m}"
+        for row in reports_repo.runs(connection, code, kinds=("monthly",), limit=10_000)
+        if request.start <= row["period_start"] <= request.end
+    }
     return Year(
         request=request,
         hours=rollup.hour_totals(connection, code, request.start, request.end, MIX),
@@ -256,6 +270,8 @@ def load(connection: Connection, request: ReportRequest) -> Year:
         grants=grants,
         staff=staff,
         monthly_reviews=reviews,
+        attestations=reports_repo.attestations_for(connection, code, request.start.year),
+        pias=reports_repo.pia_register(connection, code),
     )
 
 
@@ -379,21 +395,19 @@ def build(connection: Connection, settings: Settings, request: ReportRequest, ac
     _scope(doc.section("対象範囲"), year)
     _organisational(doc.section("組織的安全管理措置（記録・分析・事案対応）"), year, gaps)
     doc.section("人的安全管理措置").add(
-        Paragraph("研修の受講記録は取り込まれていません。受講状況は証跡を添付して回答してください。"),
-        Facts([("研修受講状況", UNATTESTED)]),
+        Paragraph("研修の実施と受講状況は、ダッシュボードで登録した回答と証跡によります。"),
+        Facts(year.attested(*HUMAN_ITEMS)),
     )
     doc.section("物理的安全管理措置").add(
-        Paragraph(
-            "入退室管理、端末の盗難防止、書類・媒体の保管などはログで確認できないため、証跡を添付して回答します。"
-        ),
-        Facts([("管理区域の入退室管理", UNATTESTED), ("端末・媒体の盗難防止", UNATTESTED)]),
+        Paragraph("入退室管理、端末・媒体の保管などはログで確認できないため、登録した回答と証跡によります。"),
+        Facts(year.attested(*PHYSICAL_ITEMS)),
     )
     _technical(doc.section("技術的安全管理措置"), year, factors, lag_summary, lags)
     _contractors(doc.section("委託先の監督"), year)
     _pia(doc.section("評価書（PIA）との整合性"), year, gaps, factors, lags)
     doc.section("監査").add(
-        Paragraph("内部監査・外部監査の計画と結果、前年度指摘事項のフォローアップは証跡を添付して回答します。"),
-        Facts([("監査の実施", UNATTESTED), ("前年度指摘事項", UNATTESTED)]),
+        Paragraph("内部監査・外部監査の結果と前年度指摘事項のフォローアップは、登録した回答と証跡によります。"),
+        Facts(year.attested(*AUDIT_ITEMS)),
     )
     doc.section("所見と是正計画").add(
         Table(
@@ -435,8 +449,20 @@ def _items(year: Year, gaps: pd.DataFrame, factors: pd.DataFrame, lags: list[flo
         ),
         ("二要素認証", _status(logins > 0 and strong == logins, strong > 0), f"ログイン {percent(strong, logins)}"),
         ("異動・退職時の権限失効", _status(late == 0, len(lags) > late), f"失効 {len(lags)} 件のうち 1 日超 {late} 件"),
-        ("研修・物理的措置・監査", UNCONFIRMED, "証跡による回答待ち"),
+        _attested_item(year),
     ]
+
+
+def _attested_item(year: Year) -> tuple[str, str, str]:
+    """The items answered by attestation, as one line: done when every item is, 未確認 when none was."""
+    items = (*HUMAN_ITEMS, *PHYSICAL_ITEMS, *AUDIT_ITEMS, "contractor_check")
+    results = [str(year.attestations[i]["result"]) for i in items if i in year.attestations]
+    answered = f"回答 {len(results)}/{len(items)} 項目"
+    if not results:
+        return ("研修・物理的措置・監査", UNCONFIRMED, "証跡による回答待ち")
+    if len(results) == len(items) and all(r in ("done", "not_applicable") for r in results):
+        return ("研修・物理的措置・監査", DONE, answered)
+    return ("研修・物理的措置・監査", PARTLY if "done" in results else NOT_DONE, answered)
 
 
 def _findings(year: Year, gaps: pd.DataFrame, factors: pd.DataFrame, lags: list[float]) -> list[list[Any]]:
@@ -479,6 +505,12 @@ def _findings(year: Year, gaps: pd.DataFrame, factors: pd.DataFrame, lags: list[
     late = sum(1 for lag in lags if lag > 1.0)
     if late:
         rows.append([f"異動・退職後 1 日を超えて失効した権限が {late} 件", "中", "人事・所属長", "—", "未完了"])
+    for pia in year.pias:
+        state = _pia_state(pia, year.request.end)
+        if state != "期限内":
+            rows.append(
+                [f"評価書「{pia['title']}」: {state}", "中", "保護責任者", _text_day(pia["review_due"]), "未完了"]
+            )
     return rows
 
 
@@ -533,8 +565,45 @@ def _scope(section: Section, year: Year) -> None:
             sources[["name", "system", "last"]].values.tolist(),
             title="登録されたログ取得元",
         ),
-        Paragraph("特定個人情報保護評価書の台帳（評価書の種類・公表日・次回見直し日）は未登録です。"),
+        _pia_register(year),
     )
+
+
+def _pia_state(pia: dict[str, Any], as_of: date) -> str:
+    """Where a PIA stands on ``as_of`` (規則第15条: reviewed yearly, re-assessed within five years)."""
+    late = []
+    if pia["review_due"] is not None and pia["review_due"] < as_of:
+        late.append(f"見直し期限超過（{pia['review_due']}）")
+    if pia["reassessment_due"] is not None and pia["reassessment_due"] < as_of:
+        late.append(f"再評価期限超過（{pia['reassessment_due']}）")
+    return "、".join(late) or "期限内"
+
+
+def _pia_register(year: Year) -> Table:
+    rows = [
+        [
+            p["title"],
+            p["jimu"],
+            PIA_KINDS.get(str(p["kind"]), str(p["kind"])),
+            _text_day(p["published_on"]),
+            _text_day(p["last_reviewed_on"]),
+            _text_day(p["review_due"]),
+            _text_day(p["reassessment_due"]),
+            _pia_state(p, year.request.end),
+        ]
+        for p in year.pias
+    ]
+    return Table(
+        ["評価書", "事務", "種類", "公表日", "直近の見直し", "見直し期限", "再評価期限", f"{year.request.end} 時点"],
+        rows,
+        title="特定個人情報保護評価書（台帳）",
+        widths=(3, 1.5, 1.2, 1.2, 1.2, 1.2, 1.2, 2),
+        empty="評価書台帳に登録がありません（auditd pia add または ダッシュボードのレポート画面で登録）。",
+    )
+
+
+def _text_day(value: Any) -> str:
+    return "—" if value is None or (not isinstance(value, date) and pd.isna(value)) else str(value)
 
 
 def _organisational(section: Section, year: Year, gaps: pd.DataFrame) -> None:
@@ -773,7 +842,7 @@ def _contractors(section: Section, year: Year) -> None:
                 ("委託先の作業者", figure(len(staff), " 人")),
                 ("委託先のアカウント", figure(len(accounts), " 件")),
                 ("誓約書の提出がない作業者のアカウント", figure(no_pledge, " 件")),
-                ("委託先の年次確認", UNATTESTED),
+                *year.attested("contractor_check"),
             ]
         ),
         Table(
@@ -837,13 +906,32 @@ def _pia(section: Section, year: Year, gaps: pd.DataFrame, factors: pd.DataFrame
             count("D15", "D16"),
         ),
     ]
-    section.add(
-        Table(
-            ["評価書の措置", "ログで確認した事実", "乖離"],
-            [[name, fact, "あり" if gap else "なし"] for name, fact, gap in controls],
-            widths=(4, 6, 1),
+    common = [[name, fact, "あり" if gap else "なし"] for name, fact, gap in controls]
+    headers = ["評価書の措置", "ログで確認した事実", "乖離"]
+    if not year.pias:
+        section.add(
+            Paragraph("評価書台帳に登録がないため、評価書に共通の措置について記録との整合を示します。"),
+            Table(headers, common, widths=(4, 6, 1)),
         )
-    )
+        return
+    for pia in year.pias:
+        section.add(Table(headers, [*_pia_rows(year, pia), *common], title=f"{pia['title']}（{pia['jimu']}）",
+                          widths=(4, 6, 1)))  # fmt: skip
+
+
+def _pia_rows(year: Year, pia: dict[str, Any]) -> list[list[Any]]:
+    """What is particular to one PIA: its own review and re-assessment, and its 事務's operations."""
+    state = _pia_state(pia, year.request.end)
+    hours = year.hours[year.hours["jimu"] == pia["jimu"]] if len(year.hours) else year.hours
+    events = int(hours["events"].sum()) if len(hours) else 0
+    outputs = int(hours.loc[hours["action"].isin(OUTPUT_ACTIONS), "events"].sum()) if len(hours) else 0
+    shown = int(hours.loc[hours["action"] == "show_mynumber", "events"].sum()) if len(hours) else 0
+    return [
+        ["評価書の毎年の見直し・5年以内の再評価", f"見直し期限 {_text_day(pia['review_due'])}、{state}",
+         "なし" if state == "期限内" else "あり"],
+        ["この事務の操作の記録", f"操作 {events:,} 件（個人番号の表示 {shown:,} 件、印刷・出力 {outputs:,} 件）",
+         "なし" if events else "あり"],
+    ]  # fmt: skip
 
 
 def _ppc(section: Section, year: Year) -> None:

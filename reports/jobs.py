@@ -10,6 +10,10 @@ down is made on the next morning it runs (the catch-up does not depend on the sc
 
 Each report is made in ``report_formats``, stored, and announced by e-mail with links (no figures in
 the mail) to the recipients of the daily digest.
+
+``reports.pia_reminders`` queues, every morning, one mail per ``reminders`` recipient listing the PIA
+reports (評価書) whose yearly review or five-year re-assessment is due within ``pia_reminder_days`` or
+overdue (titles and dates only); at most one per address and day, none when nothing is due.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from auditd.reports import repository as repo
 from auditd.scheduler.service import JobSpec
 from auditd.settings import Settings
 from auditd.store.base import table_of
+from reports import pia
 from reports.base import KIND_JA, ReportRequest, fiscal_year, month, reiwa
 
 ACTOR = "scheduler"
@@ -97,6 +102,16 @@ def annual_job(settings: Settings, engine: Engine, now: datetime | None = None) 
     return _make(settings, engine, request, f"annual:{fiscal}", reiwa(fiscal), now)
 
 
+def pia_reminders_job(settings: Settings, engine: Engine, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    today = now.astimezone(settings.tz).date()
+    code = settings.municipality_code
+    with engine.begin() as connection:
+        items = pia.reminders(connection, code, today, settings.pia_reminder_days)
+        queued = mail.enqueue_pia_reminders(connection, settings, code, today, items, now=now)
+    return f"{today}: {len(items)} PIA review(s) or re-assessment(s) due, {queued} mail(s) queued"
+
+
 def jobs() -> list[JobSpec]:
     return [
         JobSpec(
@@ -110,5 +125,11 @@ def jobs() -> list[JobSpec]:
             title="Make last fiscal year's self-inspection report from report_annual_on (catches up)",
             cron={"hour": 7, "minute": 15},
             run=annual_job,
+        ),
+        JobSpec(
+            id="reports.pia_reminders",
+            title="Queue reminders: PIA reviews and re-assessments due within pia_reminder_days or overdue",
+            cron={"hour": 8, "minute": 45},
+            run=pia_reminders_job,
         ),
     ]

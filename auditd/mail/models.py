@@ -18,7 +18,7 @@ from auditd.store.base import Base, MunicipalityScoped, UTCDateTime
 #: Outbox statuses. ``sending`` is a claim: it expires (see ``service.SENDING_LEASE``) if the sender died.
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
 #: What an outbox message is.
-MAIL_KINDS = ("alert", "digest", "reminder", "test", "report")
+MAIL_KINDS = ("alert", "digest", "reminder", "test", "report", "pia")
 
 
 class MailRecipient(MunicipalityScoped, Base):

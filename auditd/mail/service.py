@@ -87,6 +87,18 @@ class ReportNotice:
 
 
 @dataclass(frozen=True)
+class PiaReminder:
+    """A 評価書 whose yearly review or five-year re-assessment is due in ``days`` (negative: overdue).
+    Its title and 事務 are public (the PPC publishes them); nothing else is said."""
+
+    kind: Literal["review", "reassessment"]
+    title: str
+    jimu: str
+    due: date
+    days: int
+
+
+@dataclass(frozen=True)
 class Recipient:
     id: int
     address: str
@@ -269,6 +281,7 @@ _SUBJECT = {
         "overdue": "、期限超過 {n} 件",
         "test": "[auditd] テストメール",
         "report": "[auditd] {title}（{period}）を作成しました",
+        "pia": "[auditd] 評価書の見直し・再評価 {day}（{count} 件{overdue}）",
     },
     "en": {
         "alert": "[auditd][{severity}] Alert #{alert_id} {rule} {title}",
@@ -277,6 +290,7 @@ _SUBJECT = {
         "overdue": ", {n} overdue",
         "test": "[auditd] Test message",
         "report": "[auditd] Report ready: {title} ({period})",
+        "pia": "[auditd] PIA reviews and re-assessments {day} ({count}{overdue})",
     },
 }
 _REMINDER_KIND = {
@@ -290,6 +304,12 @@ _REMINDER_KIND = {
         "breach_preliminary": "Breach report (preliminary)",
         "breach_final": "Breach report (final)",
     },
+}
+
+
+_PIA_KIND = {
+    "ja": {"review": "年次の見直し", "reassessment": "5年ごとの再評価"},
+    "en": {"review": "Yearly review", "reassessment": "Five-year re-assessment"},
 }
 
 
@@ -388,6 +408,45 @@ def render_reminders(settings: Settings, municipality_code: str, day: date, remi
         day=day.isoformat(), count=len(items), overdue=words["overdue"].format(n=overdue) if overdue else ""
     )
     return _render(settings, municipality_code, "reminder", subject, day=day.isoformat(), items=items, overdue=overdue)
+
+
+def _days_status(settings: Settings, days: int) -> str:
+    ja = settings.language == "ja"
+    if days < 0:
+        return f"期限を {-days} 日超過" if ja else f"{-days} days overdue"
+    if days == 0:
+        return "本日が期限" if ja else "due today"
+    return f"期限まで {days} 日" if ja else f"{days} days left"
+
+
+def render_pia_reminders(
+    settings: Settings, municipality_code: str, day: date, reminders: Sequence[PiaReminder]
+) -> Rendered:
+    ordered = sorted(reminders, key=lambda r: (r.days, r.title, r.kind))
+    items = [
+        {
+            "reminder": r,
+            "kind_label": _PIA_KIND[settings.language][r.kind],
+            "status": _days_status(settings, r.days),
+            "overdue": r.days < 0,
+        }
+        for r in ordered
+    ]
+    overdue = sum(1 for item in items if item["overdue"])
+    words = _SUBJECT[settings.language]
+    subject = words["pia"].format(
+        day=day.isoformat(), count=len(items), overdue=words["overdue"].format(n=overdue) if overdue else ""
+    )
+    return _render(
+        settings,
+        municipality_code,
+        "pia",
+        subject,
+        day=day.isoformat(),
+        items=items,
+        overdue=overdue,
+        register_url=f"{dashboard_base(settings)}reports#pia",
+    )
 
 
 def render_test(settings: Settings, municipality_code: str, now: datetime) -> Rendered:
@@ -525,6 +584,30 @@ def enqueue_reminders(
         key = f"reminder:{day.isoformat()}:{address}"
         rendered = render_reminders(settings, municipality_code, day, mine)
         rows.append(_row(settings, municipality_code, "reminder", key, address, rendered, now))
+    return repo.enqueue(connection, rows)
+
+
+def enqueue_pia_reminders(
+    connection: Connection,
+    settings: Settings,
+    municipality_code: str,
+    day: date,
+    reminders: Sequence[PiaReminder],
+    *,
+    now: datetime,
+) -> int:
+    """Queue one mail per ``reminders`` recipient listing the 評価書 whose review or re-assessment is
+    due soon or overdue (titles and dates only); nothing when none is. Dedupe ``pia:{day}:{address}``."""
+    if not reminders:
+        return 0
+    addresses = _by_address(r for r in list_recipients(connection, municipality_code) if r.reminders)
+    if not addresses:
+        return 0
+    rendered = render_pia_reminders(settings, municipality_code, day, reminders)
+    rows = [
+        _row(settings, municipality_code, "pia", f"pia:{day.isoformat()}:{address}", address, rendered, now)
+        for address in addresses
+    ]
     return repo.enqueue(connection, rows)
 
 

@@ -26,7 +26,7 @@ from auditd.reference.models import (
     Terminal,
     WatchlistEntry,
 )
-from auditd.reports.models import ReportRun
+from auditd.reports.models import Attestation, PiaReport, PiaReview, ReportRun
 from auditd.rights.models import GrantEvent, GrantRequest
 from auditd.scheduler.models import JobRun, SchedulerJob
 from auditd.store.base import Base
@@ -37,6 +37,7 @@ __all__ = [
     "AccountDay",
     "Alert",
     "ApiToken",
+    "Attestation",
     "Base",
     "BatchSeal",
     "BreachReport",
@@ -61,6 +62,8 @@ __all__ = [
     "Municipality",
     "OutputApproval",
     "Overtime",
+    "PiaReport",
+    "PiaReview",
     "PlatformUser",
     "PolicyVersion",
     "QuarantinedRecord",
@@ -82,4 +85,4 @@ __all__ = [
 ]
 
 #: Tables whose rows are never updated or deleted (enforced by triggers created in migrations).
-APPEND_ONLY_TABLES = ("events", "trail", "grant_events", "alert_case_events")
+APPEND_ONLY_TABLES = ("events", "trail", "grant_events", "alert_case_events", "pia_reviews", "attestations")

@@ -216,3 +216,28 @@ def test_the_command_writes_a_pdf_whose_headings_are_text(engine: Engine, env_fo
         assert heading in flat
     refused = auditd(env_for_cli, "report", "annual", "--fiscal-year", "1999")
     assert refused.returncode != 0 and "fiscal year 1999" in refused.stderr
+
+
+def test_attestations_and_the_pia_register_answer_what_no_log_shows(db: Connection, conf: Settings) -> None:
+    from reports import attest, pia
+    from reports.schemas import PiaIn
+
+    _year(db)
+    now = jst("2026-04-10 09:00")
+    pia.add(db, CODE, PiaIn(title="個人住民税 全項目評価書", jimu="個人住民税", kind="full",
+                            published_on=date(2024, 3, 1)), actor="sato", client="t", now=now)  # fmt: skip
+    attest.attest(db, conf, CODE, fiscal_year=2025, item="training", result="done", statement="全職員が受講",
+                  evidence=None, actor="sato", client="t", now=now)  # fmt: skip
+    doc = _build(db, conf)
+    figures = _facts(doc)
+    assert figures["研修の実施と受講状況"].startswith("実施済\n全職員が受講")
+    assert figures["管理区域の入退室管理"] == "未確認（証跡の登録待ち）"
+    register = table(doc, "特定個人情報保護評価書（台帳）")
+    assert register.rows[0][:3] == ["個人住民税 全項目評価書", "個人住民税", "全項目評価"]
+    assert register.rows[0][7].startswith("見直し期限超過（2025-03-01）")  # never reviewed: due a year after
+    per_pia = table(doc, "個人住民税 全項目評価書（個人住民税）")
+    assert per_pia.rows[0][2] == "あり" and per_pia.rows[1][1].startswith("操作 3 件")
+    findings = [row[0] for row in _section_table(doc, "所見と是正計画").rows]
+    assert any("評価書「個人住民税 全項目評価書」: 見直し期限超過" in f for f in findings)
+    items = {row[0]: (row[1], row[2]) for row in table(doc, "点検項目ごとの結果").rows}
+    assert items["研修・物理的措置・監査"] == ("一部", "回答 1/7 項目")

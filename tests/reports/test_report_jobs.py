@@ -96,4 +96,4 @@ def test_the_jobs_are_registered_with_the_scheduler():
     from auditd import registry
 
     ids = {spec.id for spec in registry.load("jobs", "reports")()}
-    assert ids == {"reports.monthly", "reports.annual"}
+    assert ids == {"reports.monthly", "reports.annual", "reports.pia_reminders"}

@@ -122,6 +122,28 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     },
     ("GET", "/reports"): frozenset({OFFICER, AUDITOR}),
     ("POST", "/reports"): frozenset({OFFICER, AUDITOR}),
+    # the PIA register and the attestations: read like the reports; adding, reviewing and attesting
+    # are an officer's acts in person (no token), on the API and on the レポート page
+    **{
+        ("GET", path): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN})
+        for path in (
+            "/api/v1/pia",
+            "/api/v1/pia/{pia_id}",
+            "/api/v1/attestations",
+            "/api/v1/attestations/{attestation_id}/evidence",
+        )
+    },
+    **{
+        ("POST", path): frozenset({OFFICER})
+        for path in (
+            "/api/v1/pia",
+            "/api/v1/pia/{pia_id}/reviews",
+            "/api/v1/attestations",
+            "/reports/attest",
+            "/reports/pia",
+            "/reports/pia/{pia_id}/review",
+        )
+    },
     # the same on the dashboard's pages and forms (a person's session only)
     **{("GET", path): PEOPLE - {ADMIN} for path in ("/cases", "/cases/{case_id}", "/alerts/{alert_id}")},
     ("POST", "/cases/{case_id}/comment"): frozenset({OFFICER, SECTION_HEAD}),
