@@ -33,7 +33,7 @@ from auditd.events import repository as events_repo
 from auditd.events import rollup
 from auditd.integrity import repository as integrity_repo
 from auditd.integrity.service import seal_batch
-from auditd.privacy.mynumber import mask_frame, mask_series, valid_mask
+from auditd.privacy.mynumber import mask_frame, mask_series, unescape_if_hiding, valid_mask
 from auditd.privacy.pseudonym import Pseudonymiser
 from auditd.privacy.vault import Vault
 from auditd.settings import Settings
@@ -500,16 +500,18 @@ class Ingestor:
         reasons = [r.reason for r in chunk.rejects] + rejected["reason"].tolist()
         frame = pd.DataFrame(
             {
-                "raw_text": pd.array([clip(t) for t in texts], dtype="str"),
+                "raw_text": pd.array([unescape_if_hiding(t) for t in texts], dtype="str"),
                 "reason_code": [r.reason_code for r in chunk.rejects] + rejected["reason_code"].tolist(),
-                "reason": pd.array([clip(r) for r in reasons], dtype="str"),
+                "reason": pd.array(reasons, dtype="str"),
                 "_line": lines,
             }
         )
         if frame.empty:
             return frame.assign(municipality_code=[], record_key=[], run_id=[], source=[], raw_ref=[], created_at=[])
-        frame["raw_text"], _ = mask_series(frame["raw_text"])
-        frame["reason"], _ = mask_series(frame["reason"])
+        # masked whole, then cut: a number across the cut would otherwise keep its first digits in clear
+        for column in ("raw_text", "reason"):
+            masked, _ = mask_series(frame[column])
+            frame[column] = pd.array([clip(t) for t in masked.tolist()], dtype="str")
         keys = texts if framed else [f"{line}\x1f{text}" for line, text in zip(lines, texts, strict=True)]
         frame["record_key"] = record_ids(self.municipality_code, source + "\x1fquarantine", keys)
         frame["municipality_code"] = self.municipality_code

@@ -5,7 +5,8 @@ with P(n) the n-th digit counted from the right of the first eleven and Q(n) = n
 n − 5 for n ≥ 7, the check digit is 11 − (Σ P(n)·Q(n) mod 11), or 0 when that remainder is 0 or 1.
 
 Candidates are written with ASCII or full-width digits, optionally as 4-4-4 groups separated by a
-hyphen or a space, and must not touch other digits (so a 13-digit 法人番号 or a phone number is
+hyphen or dash of any kind, a dot, a slash or one or two spaces (ASCII or full-width), and must not
+touch other digits (so a 13-digit 法人番号 or a phone number is
 left alone). Only candidates that pass the check digit are masked: about one random 12-digit number
 in ten passes, which is the price of never storing a real one.
 """
@@ -20,11 +21,11 @@ import pandas as pd
 MASK = "[個人番号]"
 
 _DIGIT = "[0-9０-９]"
-_SEP = "[-－ 　]?"
+_SEP = "(?:[-－‐‑‒–—―−.．/／・]|[ 　]{1,2})?"
 # Without look-arounds so that Arrow's RE2 can run it as a fast pre-filter over whole columns.
 _PREFILTER = f"(?:^|[^0-9０-９]){_DIGIT}{{4}}{_SEP}{_DIGIT}{{4}}{_SEP}{_DIGIT}{{4}}(?:[^0-9０-９]|$)"
 _CANDIDATE = re.compile(f"(?<![0-9０-９])({_DIGIT}{{4}}{_SEP}{_DIGIT}{{4}}{_SEP}{_DIGIT}{{4}})(?![0-9０-９])")
-_TO_ASCII = str.maketrans("０１２３４５６７８９", "0123456789", "-－ 　")
+_TO_ASCII = str.maketrans("０１２３４５６７８９", "0123456789", "-－‐‑‒–—―−.．/／・ 　")
 
 # Weights Q(n) applied to the first eleven digits read left to right (P(11) … P(1)).
 _WEIGHTS = np.array([6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2], dtype=np.int64)
@@ -74,6 +75,19 @@ def _mask_text(text: str) -> tuple[str, bool]:
 def mask_text(text: str) -> tuple[str, bool]:
     """Mask every 個人番号 in one string; returns the text and whether anything was masked."""
     return _mask_text(text)
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def unescape_if_hiding(text: str) -> str:
+    """``text`` with its JSON ``\\uXXXX`` escapes decoded when they hide a 個人番号 (``json.dumps`` writes
+    full-width digits that way), so that masking finds it; otherwise ``text`` unchanged. For records kept
+    as received (quarantine), whose fields were never decoded."""
+    if "\\u" not in text:
+        return text
+    decoded = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return decoded if _mask_text(decoded)[1] else text
 
 
 def mask_series(values: pd.Series) -> tuple[pd.Series, np.ndarray]:

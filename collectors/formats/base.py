@@ -13,6 +13,7 @@ from typing import BinaryIO, Protocol
 
 import pandas as pd
 
+from auditd.privacy.mynumber import mask_text
 from collectors.profile import Profile
 
 MAX_RAW_TEXT = 4096  # characters of a rejected record kept in quarantine
@@ -67,8 +68,18 @@ class Reader(Protocol):
     ) -> Iterator[RawChunk]: ...
 
 
+#: Characters past the cut masked with the kept part: a 個人番号 written with separators is at most 16.
+_CUT_MARGIN = 16
+
+
 def clip(text: str) -> str:
-    return text if len(text) <= MAX_RAW_TEXT else text[:MAX_RAW_TEXT] + f"…(+{len(text) - MAX_RAW_TEXT} characters)"
+    """At most ``MAX_RAW_TEXT`` characters of a rejected record, with a note of how many were left out.
+    Whatever is kept is masked here first, together with a margin past the cut: a 個人番号 crossing the
+    cut would no longer be a 12-digit number after it, and would keep its first digits in clear."""
+    if len(text) <= MAX_RAW_TEXT:
+        return text
+    kept, _ = mask_text(text[: MAX_RAW_TEXT + _CUT_MARGIN])
+    return kept[:MAX_RAW_TEXT] + f"…(+{len(text) - MAX_RAW_TEXT} characters)"
 
 
 def strip_newline(text: str) -> str:

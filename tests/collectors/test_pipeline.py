@@ -433,3 +433,20 @@ def test_a_listener_run_keeps_identical_messages_of_different_batches_apart(engi
     stream.close()
     with engine.connect() as conn:
         assert events_repo.raw_refs(conn, settings.municipality_code) == ["listener:t:1", "listener:t:2"]
+
+
+def test_quarantined_records_keep_no_personal_number_escaped_or_cut(engine: Engine, settings: Settings, tmp_path: Path):
+    import json
+
+    full_width = VALID_NUMBER.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    escaped = json.dumps({"memo": full_width})  # {"memo": "\uff11\uff12…"}: the digits only as escapes
+    long_line = "x" * 4090 + VALID_NUMBER + "}"  # the number straddles the 4,096 characters kept
+    path = tmp_path / "w.jsonl"
+    path.write_text("\n".join(["{oops " + escaped, long_line, "{also bad 1234.5678.9018"]) + "\n", encoding="utf-8")
+    summary = Ingestor(engine, settings).ingest_file(path, resolve_profile("demo-welfare"))
+    assert summary.quarantined == 3
+    with engine.connect() as conn:
+        stored = [r[0] for r in conn.execute(text("SELECT raw_text FROM quarantine ORDER BY raw_ref"))]
+    assert len(stored) == 3 and all("[個人番号]" in t for t in stored), stored
+    for number in (VALID_NUMBER, full_width, VALID_NUMBER[:8], "\\uff11\\uff12\\uff13\\uff14"):
+        assert not any(number in t for t in stored)

@@ -35,6 +35,12 @@ def test_check_digit_matches_the_statutory_formula_by_hand():
         "1234 5678 9018",
         "１２３４５６７８９０１８",
         "１２３４－５６７８－９０１８",
+        "1234.5678.9018",
+        "1234/5678/9018",
+        "1234−5678−9018",  # U+2212 MINUS SIGN, what some Japanese input methods give for a hyphen
+        "1234–5678–9018",
+        "1234  5678  9018",
+        "１２３４・５６７８・９０１８",
     ],
 )
 def test_every_common_spelling_is_masked(written: str):
