@@ -134,6 +134,20 @@ class Settings(BaseSettings):
         30, ge=1, le=365, description="a PIA review or re-assessment due within this many days is in the reminders"
     )
 
+    # -- partitions, archives and retention of events (auditd.archive; see docs/postgresql.md) -------------
+    partitions_ahead_months: int = Field(
+        3, ge=0, le=24, description="PostgreSQL: monthly partitions of events kept created ahead of this month"
+    )
+    archive_dir: Path | None = Field(
+        None, description="where `auditd db archive` writes Parquet files; unset = <data_dir>/archive"
+    )
+    retention_years: int = Field(
+        7, ge=1, le=100, description="events older than this many years may be purged (only archived months)"
+    )
+    retention_enabled: bool = Field(
+        False, description="the monthly job purges archived months past retention (off: purging is a decision)"
+    )
+
     # -- e-mail of alerts (auditd.mail; see docs/mail.md) ---------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server; unset = mail is queued but not sent")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 implicit TLS, 25 none)")

@@ -23,6 +23,12 @@ digest from what the database holds, and says what is wrong, batch by batch:
 - ``record``: a batch's own record (digest, link, counts, run) no longer fits its unchanged events;
 - ``unsealed`` / ``uncovered``: batches or events the chain does not cover.
 
+Events archived to Parquet and taken out of ``events`` under a record (``auditd db archive`` on
+PostgreSQL, ``auditd db retention``: :mod:`auditd.archive.service`) are not reported as deleted: a
+batch whose missing events are exactly the ranges of its seal that authenticated archive records name
+is checked against its seal's hash, and one ``archived`` note (not tampering) says how many events
+are held in archives. Events missing anywhere else are still ``altered``.
+
 Nothing here commits: ingest seals inside its own transaction, ``auditd verify`` records the check
 in its own.
 """
@@ -43,6 +49,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from auditd.archive import repository as archive_repo
+from auditd.archive import service as archive_service
 from auditd.integrity import canonical
 from auditd.integrity import repository as repo
 from auditd.settings import Settings
@@ -230,6 +238,7 @@ def verify_chain(
     if not walk.key_fits():
         report.seconds = time.perf_counter() - started
         return report
+    walk.load_archived()
     walk.start(first)
     for row in repo.chain_from(connection, municipality_code, first):
         walk.step(row)
@@ -260,6 +269,10 @@ class _Walk:
         self.link_findings: list[tuple[Finding, int | None]] = []  # (finding, previous batch id)
         self.covered_events = 0
         self.pending_gap: Finding | None = None
+        self.archived: dict[int, list[dict[str, Any]]] = {}  # batch id → its ranges archived and removed
+        self.archived_events = 0
+        self.archived_batches = 0
+        self.archive_ids: set[int] = set()
 
     def key_fits(self) -> bool:
         """Whether this is the key that sealed the chain. When the head's key check differs and the
@@ -296,6 +309,46 @@ class _Walk:
             )
         )
         return False
+
+    def load_archived(self) -> None:
+        """The archive records of events taken out of ``events``; records whose MAC fails are reported
+        (and then count for nothing: the events they name are reported as deleted)."""
+        bad: set[tuple[str, int]] = set()
+        for row in archive_repo.removed_slices(self.connection, self.municipality_code):
+            month, archive_id = row["month"], int(row["archive_id"])
+            archive_ok = hmac.compare_digest(
+                bytes(row["archive_mac"]),
+                archive_service.archive_mac(
+                    self.key, self.municipality_code, month, int(row["rows"]), str(row["sha256"])
+                ),
+            )
+            action_ok = row["action_month"] == month and hmac.compare_digest(
+                bytes(row["action_mac"]),
+                archive_service.action_mac(
+                    self.key,
+                    self.municipality_code,
+                    archive_id,
+                    month,
+                    str(row["action"]),
+                    int(row["action_rows"]),
+                    str(row["sha256"]),
+                ),
+            )
+            if not archive_ok or not action_ok:
+                what = ("archive", archive_id) if not archive_ok else ("action", int(row["action_id"]))
+                if what not in bad:
+                    bad.add(what)
+                    self._add(
+                        Finding(
+                            "record",
+                            f"the {what[0]} record #{what[1]} of the archive of {month:%Y-%m} was altered (its MAC "
+                            "does not match): the events it names are not accepted as archived",
+                        )
+                    )
+                continue
+            ranges = self.archived.setdefault(int(row["batch_id"]), [])
+            if not any(int(r["archive_id"]) == archive_id for r in ranges):
+                ranges.append(row)
 
     def start(self, first: int) -> None:
         self.expected_position = first
@@ -365,6 +418,12 @@ class _Walk:
         digest = canonical.digest_events(table, order)
         report.events += digest.count
         self.covered_events += digest.count
+        events_sha256 = digest.sha256
+        archived = False
+        if batch_id in self.archived and digest.sha256 != bytes(row["events_sha256"]):
+            archived = self._archived_rest(row, table, order)
+            if archived:  # the events present are as sealed: the seal's hash stands for the whole batch
+                events_sha256 = bytes(row["events_sha256"])
         stored = None if row["digest"] is None else bytes(row["digest"])
         prev = b"" if row["prev_digest"] is None else bytes(row["prev_digest"])
         message = batch_message(
@@ -373,15 +432,45 @@ class _Walk:
             int(row["run_id"]),
             position,
             int(row["event_count"]),
-            digest.sha256,
+            events_sha256,
         )
         recomputed = chain_digest(self.key, prev, message)
         broken = stored is None or not hmac.compare_digest(recomputed, stored)
-        if broken and not self._content_findings(row, table, order, digest):
+        if broken and (archived or not self._content_findings(row, table, order, digest)):
             self.record_mismatches.append((row, recomputed))
         if self.expected_prev is not None and prev != self.expected_prev:
             self._link_finding(row, prev)
         self.expected_prev = stored
+
+    def _archived_rest(self, row: dict[str, Any], table: Any, order: Any) -> bool:
+        """Whether the batch's events still stored are as sealed and every missing one lies in a range
+        of its seal that an authenticated archive record took out of ``events``."""
+        sealed = np.frombuffer(bytes(row["fingerprints"] or b""), dtype="<u8")
+        if len(sealed) != int(row["sealed_count"]):
+            return False
+        allowed = np.zeros(len(sealed), dtype=bool)
+        for item in self.archived[int(row["batch_id"])]:
+            first, count = item["first_index"], int(item["events"])
+            if first is None or int(first) + count > len(sealed):
+                continue
+            part = sealed[int(first) : int(first) + count].astype("<u8").tobytes()
+            expected = archive_service.slice_mac(
+                self.key, self.municipality_code, item["month"], int(row["batch_id"]), int(first), count, part
+            )
+            if hmac.compare_digest(bytes(item["slice_mac"]), expected):
+                allowed[int(first) : int(first) + count] = True
+        current = np.frombuffer(canonical.fingerprints(table, order, self.key), dtype="<u8")
+        present = np.isin(sealed, current)
+        if np.isin(current, sealed, invert=True).any() or (~present & ~allowed).any():
+            return False
+        if len(current) != int(present.sum()):  # an event stored twice, or one the seal does not hold
+            return False
+        missing = int((~present).sum())
+        if missing:
+            self.archived_events += missing
+            self.archived_batches += 1
+            self.archive_ids.update(int(i["archive_id"]) for i in self.archived[int(row["batch_id"])])
+        return True
 
     def _content_findings(self, row: dict[str, Any], table: Any, order: Any, digest: canonical.EventsDigest) -> bool:
         """Report the events of the batch that differ from its seal; False if the events are as sealed."""
@@ -495,6 +584,17 @@ class _Walk:
         self._check_unsealed()
         if full:
             self._check_uncovered()
+        if self.archived_events:
+            ids = sorted(self.archive_ids)
+            self._add(
+                Finding(
+                    "archived",
+                    f"{self.archived_events:,} event(s) of {self.archived_batches:,} batch(es) are no longer in the "
+                    f"store: archived to Parquet and removed under archive record(s) #{', #'.join(map(str, ids))} "
+                    "(`auditd db archives` lists the files and their SHA-256)",
+                    tampering=False,
+                )
+            )
 
     def _swaps(self) -> set[int]:
         """Batches whose stored digests were exchanged with each other's: a reordering of the chain."""

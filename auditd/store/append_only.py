@@ -46,10 +46,16 @@ def create_triggers(tables: Iterable[str]) -> None:
             )
         else:
             for verb in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER trg_{table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'auditd: {table} is append-only ({verb} refused)'); END"
-                )
+                op.execute(sqlite_trigger(table, verb))
+
+
+def sqlite_trigger(table: str, verb: str) -> str:
+    """The SQLite trigger refusing ``verb`` on ``table``: also what the retention purge re-creates
+    after its own, recorded deletion (:mod:`auditd.archive.service`)."""
+    return (
+        f"CREATE TRIGGER trg_{table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'auditd: {table} is append-only ({verb} refused)'); END"
+    )
 
 
 def drop_triggers(tables: Iterable[str]) -> None:

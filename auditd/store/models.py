@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditd.alerts.models import Alert, DetectionRun, UserDay
+from auditd.archive.models import EventArchive, EventArchiveAction, EventArchiveBatch
 from auditd.auth.models import ApiToken, PlatformUser
 from auditd.cases.models import BreachReport, Case, CaseAttachment, CaseEvent, Suppression
 from auditd.decisions.models import PolicyVersion, Violation
@@ -49,6 +50,9 @@ __all__ = [
     "ChainHead",
     "DetectionRun",
     "Event",
+    "EventArchive",
+    "EventArchiveAction",
+    "EventArchiveBatch",
     "EventHour",
     "Grant",
     "GrantEvent",
@@ -85,4 +89,7 @@ __all__ = [
 ]
 
 #: Tables whose rows are never updated or deleted (enforced by triggers created in migrations).
-APPEND_ONLY_TABLES = ("events", "trail", "grant_events", "alert_case_events", "pia_reviews", "attestations")
+APPEND_ONLY_TABLES = (
+    "events", "trail", "grant_events", "alert_case_events", "pia_reviews", "attestations",
+    "event_archives", "event_archive_batches", "event_archive_actions",
+)  # fmt: skip
