@@ -18,6 +18,12 @@ from policies.service import current_policy
 router = APIRouter(prefix="/api/v1", tags=["policy"])
 
 Reader = Annotated[Principal, Depends(require(PlatformRole.OFFICER, PlatformRole.AUDITOR, PlatformRole.SECTION_HEAD))]
+#: The policy itself is configuration, not resident data: system administrators read it too (as on the
+#: dashboard's ポリシー page); a decision about an event is not theirs to read.
+PolicyReader = Annotated[
+    Principal,
+    Depends(require(PlatformRole.OFFICER, PlatformRole.AUDITOR, PlatformRole.SECTION_HEAD, PlatformRole.ADMIN)),
+]
 
 
 @router.get("/events/{event_id}/decision", summary="Why an event was allowed or not, step by step (「なぜ」)")
@@ -30,6 +36,6 @@ def event_decision(event_id: str, db: DbSession, settings: SettingsDep, principa
 
 
 @router.get("/policy", summary="The access policy in force (merged defaults and overrides)")
-def policy_in_force(settings: SettingsDep, principal: Reader) -> dict[str, Any]:
+def policy_in_force(settings: SettingsDep, principal: PolicyReader) -> dict[str, Any]:
     loaded = current_policy(settings)
     return {"digest": loaded.digest, "sources": loaded.sources, "policy": json.loads(loaded.canonical_json())}

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine
+import yaml
+from sqlalchemy import Connection, Engine, case, func, select
 
 from auditd.decisions import repository as decisions_repo
+from auditd.errors import ValidationFailed
 from auditd.events import repository as events_repo
+from auditd.reference import repository as reference_repo
+from auditd.reference.models import CalendarDay, Terminal
 from auditd.settings import Settings
+from auditd.store.base import table_of
 from auditd.trail.service import record
-from policies.context import load_context
+from policies.context import load_context, municipal_calendar
 from policies.engine import EVENT_INPUT, evaluate, tables_for, violations
-from policies.loader import LoadedPolicy, load_configured
+from policies.loader import DEFAULTS_DIR, LoadedPolicy, canonical_json, load_configured
 from policies.model import Policy
 
 #: Events judged per transaction: large enough for vectorised joins, small enough for memory.
@@ -224,3 +231,192 @@ def decide_pending(
                 {"events": summary.events, "batches": summary.batches, "violations": dict(summary.by_rule)},
             )
     return summary
+
+
+# -- reads for the dashboard's ポリシー page -------------------------------------------------------------
+# Read only: nothing here registers a version or changes what is decided.
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    """One error of the policy files as ``auditd policy validate`` reports it: the file, the key in it
+    (None when the file as a whole is wrong: unreadable, not YAML) and what was expected."""
+
+    file: str
+    key: str | None
+    expected: str
+
+
+@dataclass
+class PolicyCheck:
+    """The configured policy files validated: the merged policy, or every problem found."""
+
+    loaded: LoadedPolicy | None
+    problems: list[PolicyProblem]
+    files: list[str]
+
+
+def _policy_files(policy_dir: Path | None) -> list[str]:
+    found: list[str] = []
+    for layer in (DEFAULTS_DIR, policy_dir):
+        if layer is None:
+            continue
+        if layer.is_dir():
+            found.extend(str(p) for p in sorted(layer.iterdir()) if p.suffix in (".yaml", ".yml"))
+        elif layer.is_file():
+            found.append(str(layer))
+    return found
+
+
+def _problem(text: str, files: list[str]) -> PolicyProblem:
+    """``"<file>: <key>: <message>"`` (the loader's wording) split into its parts. The file is matched
+    against the files read, longest first, so a path holding ``": "`` is still found whole."""
+    file = next((f for f in sorted(files, key=len, reverse=True) if text.startswith(f + ": ")), None)
+    if file is None:
+        file, _, rest = text.partition(": ")
+    else:
+        rest = text[len(file) + 2 :]
+    key, separator, message = rest.partition(": ")
+    if not separator or not key or " " in key.strip() or "\n" in key:
+        return PolicyProblem(file, None, rest)  # about the whole file: not YAML, not a mapping, unreadable
+    return PolicyProblem(file, key, message)
+
+
+def problems_of(error: ValidationFailed, files: list[str]) -> list[PolicyProblem]:
+    """The problems listed in the loader's error (one ``  - …`` item each; an item may span lines)."""
+    _head, _, body = error.message.partition("\n")
+    if not body:
+        return [PolicyProblem("policy", None, error.message)]
+    items = body.removeprefix("  - ").split("\n  - ")
+    return [_problem(item, files) for item in items]
+
+
+def check_configured(settings: Settings) -> PolicyCheck:
+    """Validate the configured policy as ``auditd policy validate AUDITD_POLICY_DIR`` does (the defaults
+    alone when no directory is configured), collecting every problem instead of raising."""
+    files = _policy_files(settings.policy_dir)
+    try:
+        loaded = current_policy(settings)
+    except ValidationFailed as exc:
+        return PolicyCheck(None, problems_of(exc, files), files)
+    return PolicyCheck(loaded, [], files)
+
+
+@dataclass(frozen=True)
+class RecordedVersion:
+    """A stored policy version as the page lists it."""
+
+    id: int
+    name: str
+    digest: str
+    valid_from: datetime
+    loaded_at: datetime
+    sources: list[str]
+    in_force: bool  # decides events from now on (the newest loaded version already valid)
+    configured: bool  # the same rules as the configured files
+
+
+def recorded_versions(
+    connection: Connection, municipality_code: str, configured_digest: str | None, now: datetime
+) -> list[RecordedVersion]:
+    """Every version in the order loaded, marked as :func:`version_for` chooses for ``now``."""
+    rows = decisions_repo.versions(connection, municipality_code)
+    in_force: int | None = rows[0]["id"] if rows else None
+    for row in rows[1:]:
+        if row["valid_from"] <= now:
+            in_force = row["id"]
+    return [
+        RecordedVersion(
+            id=row["id"],
+            name=row["name"],
+            digest=row["digest"],
+            valid_from=row["valid_from"],
+            loaded_at=row["loaded_at"],
+            sources=list(json.loads(row["sources"] or "[]")),
+            in_force=row["id"] == in_force,
+            configured=row["digest"] == configured_digest,
+        )
+        for row in rows
+    ]
+
+
+def version_policy(connection: Connection, municipality_code: str, version_id: int) -> Policy | None:
+    """A stored version's policy (None: no such version of this municipality)."""
+    for version in load_versions(connection, municipality_code):
+        if version.id == version_id:
+            return version.policy
+    return None
+
+
+def policy_yaml(policy: Policy) -> str:
+    """The policy as YAML with sorted keys: the canonical JSON made readable, line by line, for a diff."""
+    data = json.loads(canonical_json(policy))
+    return str(yaml.safe_dump(data, allow_unicode=True, sort_keys=True, default_flow_style=False, width=100))
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # file | hunk | add | remove | same
+    text: str
+
+
+def policy_diff(old: Policy, new: Policy, old_name: str, new_name: str) -> list[DiffLine]:
+    """A unified diff of two policies' canonical YAML (empty: the same rules)."""
+    lines = difflib.unified_diff(
+        policy_yaml(old).splitlines(), policy_yaml(new).splitlines(), old_name, new_name, n=3, lineterm=""
+    )
+    shown = []
+    for line in lines:
+        if line.startswith(("---", "+++")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = {"+": "add", "-": "remove"}.get(line[:1], "same")
+        shown.append(DiffLine(kind, line))
+    return shown
+
+
+@dataclass(frozen=True)
+class CalendarSummary:
+    """The municipal calendar the time rules are judged against."""
+
+    feed_days: int  # days of the calendar feed loaded (0: the national holidays and 年末年始 are used)
+    feed_first: date | None
+    feed_last: date | None
+    feed_closed: int
+    upcoming: list[tuple[date, str]]  # closed weekdays ahead (holidays, 年末年始, closures of the feed)
+
+
+def calendar_summary(connection: Connection, municipality_code: str, today: date, days: int = 92) -> CalendarSummary:
+    """What the feed holds, and the weekdays the city hall is closed in the next ``days`` days, as the
+    policy engine sees them (the feed where it has the day, else the national calendar)."""
+    table = table_of(CalendarDay)
+    count, first, last, closed = connection.execute(
+        select(
+            func.count(),
+            func.min(table.c.day),
+            func.max(table.c.day),
+            func.coalesce(func.sum(case((table.c.is_open, 0), else_=1)), 0),
+        ).where(table.c.municipality_code == municipality_code)
+    ).one()
+    end = today + timedelta(days=days)
+    stored = reference_repo.frame_between(connection, CalendarDay, municipality_code, "day", today, end)
+    calendar = municipal_calendar(stored, today, end)
+    weekdays = calendar[(~calendar["is_open"].astype(bool)) & (calendar["day"].dt.day_of_week < 5)]
+    upcoming = [(day.date(), str(name or "")) for day, name in zip(weekdays["day"], weekdays["name"], strict=True)]
+    return CalendarSummary(int(count), first, last, int(closed or 0), upcoming)
+
+
+def terminals_by_segment(connection: Connection, municipality_code: str, today: date) -> dict[str, int]:
+    """Registered terminals not retired by ``today``, by network segment."""
+    table = table_of(Terminal)
+    stmt = (
+        select(table.c.segment, func.count())
+        .where(
+            table.c.municipality_code == municipality_code,
+            (table.c.retired_on.is_(None)) | (table.c.retired_on > today),
+        )
+        .group_by(table.c.segment)
+    )
+    return {str(segment): int(n) for segment, n in connection.execute(stmt)}

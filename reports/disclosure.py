@@ -10,12 +10,18 @@ resident needs while still being a fragment of an identifier. The trail records 
 Each access is shown with the section of the account's person on that Japan day, the business
 (事務), the system, the action, and the staff member's name only where the request or the setting
 says names are disclosed. Whether the policy engine found a violation is shown per access.
+
+The reading is public (:func:`accesses`, :func:`access_overview`, :func:`alerts_on`) so the
+dashboard's 住民アクセス履歴 page shows what this report would say; a page that knows only the
+pseudonym (a case shows no number) asks for the report with a :class:`SubjectRequest`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +29,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Connection, and_, select
 
+from auditd.alerts.models import Alert
 from auditd.cases.evidence import ACTION_JA
 from auditd.decisions.models import Violation
 from auditd.errors import ValidationFailed
@@ -44,18 +51,39 @@ _CHUNK = 500  # keys per IN list: far below SQLite's parameter limit
 _EVENT_COLUMNS = ("ts", "event_id", "system", "user_id", "jimu", "action", "result")
 
 
+@dataclass(frozen=True)
+class SubjectRequest(ReportRequest):
+    """A disclosure request that names the resident by pseudonym: from a page that never held the
+    宛名番号 (a case's resident), or that forgot it after hashing it."""
+
+    subject: str = ""
+
+
+def pseudonym_of(settings: Settings, municipality_code: str, resident: str) -> str:
+    """The pseudonym the collectors store for the 宛名番号 ``resident`` (zero-padding and full-width
+    digits as the collectors normalise them)."""
+    return Pseudonymiser(settings.secret("pseudonym_key"), municipality_code).one(resident)
+
+
+def period_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """The Japan days ``first`` … ``last`` (inclusive) as the UTC instants ``[start, end)``."""
+    return _midnight(first), _midnight(last + timedelta(days=1))
+
+
 def build(connection: Connection, settings: Settings, request: ReportRequest, actor: str) -> Document:
     """The アクセス記録開示報告書 of the resident ``request.resident`` over ``request.start`` …
     ``request.end`` (Japan days, inclusive)."""
-    if not request.resident or not request.resident.strip():
-        raise ValidationFailed("no resident given", hint="--resident 宛名番号")
     code = request.municipality_code
-    subject = Pseudonymiser(settings.secret("pseudonym_key"), code).one(request.resident)
+    if isinstance(request, SubjectRequest) and request.subject:
+        subject = request.subject
+    elif not request.resident or not request.resident.strip():
+        raise ValidationFailed("no resident given", hint="--resident 宛名番号")
+    else:
+        subject = pseudonym_of(settings, code, request.resident)
     show_staff = settings.report_show_staff if request.show_staff is None else request.show_staff
-    start_at = _midnight(request.start)
-    end_at = _midnight(request.end + timedelta(days=1))
+    start_at, end_at = period_bounds(request.start, request.end)
 
-    accesses = _accesses(connection, code, subject, start_at, end_at, show_staff)
+    found = accesses(connection, code, subject, start_at, end_at, show_staff)
     now = datetime.now(UTC)
     document = Document(
         kind="disclosure",
@@ -68,11 +96,11 @@ def build(connection: Connection, settings: Settings, request: ReportRequest, ac
         generated_by=actor,
         subtitle=f"{request.start:%Y年%m月%d日}〜{request.end:%Y年%m月%d日}のアクセス記録",
         sign_off=["作成者", "個人情報保護責任者"],
-        trail_detail={"subject": subject, "accesses": len(accesses), "show_staff": show_staff},
+        trail_detail={"subject": subject, "accesses": len(found), "show_staff": show_staff},
     )
-    _summary(document, accesses, show_staff)
-    _breakdown(document, accesses, request.start, request.end)
-    _detail(document, accesses)
+    _summary(document, found, show_staff)
+    _breakdown(document, found, request.start, request.end)
+    _detail(document, found)
     _notes(document, show_staff)
     return document
 
@@ -84,11 +112,21 @@ def _midnight(day: date) -> datetime:
 # -- reading -------------------------------------------------------------------------------------------------------
 
 
-def _accesses(
-    connection: Connection, code: str, subject: str, start_at: datetime, end_at: datetime, show_staff: bool
+def accesses(
+    connection: Connection,
+    code: str,
+    subject: str,
+    start_at: datetime,
+    end_at: datetime,
+    show_staff: bool,
+    *,
+    newest: int | None = None,
 ) -> pd.DataFrame:
     """One row per event about ``subject`` in ``[start_at, end_at)``, oldest first, with ``local`` (JST),
-    ``section`` (name), ``staff`` (name or withheld) and ``violations`` (rule codes and titles)."""
+    ``section`` (name), ``staff`` (name or withheld) and ``violations`` (rule codes and titles).
+
+    ``newest``: only the newest that many events (a page's bound), newest first; read backwards along
+    the resident's index, so the bound is also the cost."""
     events = table_of(Event)
     where = (
         events.c.municipality_code == code,
@@ -96,14 +134,38 @@ def _accesses(
         events.c.ts >= start_at,
         events.c.ts < end_at,
     )
-    stmt = select(*(events.c[c] for c in _EVENT_COLUMNS)).where(*where).order_by(events.c.ts, events.c.event_id)
+    # Ordered by time alone: the resident's index (municipality, subject, ts) gives that order, whereas
+    # adding event_id makes the primary key (municipality, ts, event_id) look better to a planner, which
+    # then reads every event of the period. Ties are broken by event_id below, in the frame.
+    stmt = select(*(events.c[c] for c in _EVENT_COLUMNS)).where(*where)
+    stmt = stmt.order_by(events.c.ts) if newest is None else stmt.order_by(events.c.ts.desc()).limit(newest)
     frame = bulk.read_frame(connection, stmt, _EVENT_COLUMNS)
     if frame.empty:
         return frame.assign(local=[], section=[], staff=[], violations=[])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame = frame.sort_values(["ts", "event_id"], ascending=newest is None, kind="stable", ignore_index=True)
     frame["local"] = frame["ts"].dt.tz_convert(JST)
-    day = frame["local"].dt.tz_localize(None).dt.floor("D")
+    person, frame["section"] = _people_and_sections(connection, code, frame)
 
+    if show_staff:
+        staff_ids = [s for s in person.dropna().unique() if isinstance(s, str) and s]
+        staff = _rows(connection, Staff, code, "staff_id", staff_ids, ("staff_id", "name"))
+        staff_names = dict(zip(staff["staff_id"], staff["name"], strict=True))
+        frame["staff"] = [_staff_label(p, staff_names) for p in person]
+    else:
+        frame["staff"] = WITHHELD
+
+    # with a bound, only the violations of the rows read (from the oldest of them on)
+    since = start_at if newest is None else frame["ts"].min().to_pydatetime()
+    found = _violations(connection, code, subject, since, end_at)
+    frame["violations"] = [found.get(str(e), []) for e in frame["event_id"]]
+    return frame
+
+
+def _people_and_sections(connection: Connection, code: str, frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
+    """The staff id behind each row's account (``user_id``) and that person's section label on the row's
+    Japan day (``local``)."""
+    day = frame["local"].dt.tz_localize(None).dt.floor("D")
     accounts = _rows(connection, Account, code, "user_id", frame["user_id"], ("user_id", "staff_id"))
     staff_of = dict(zip(accounts["user_id"], accounts["staff_id"], strict=True))
     staff_ids = [s for s in staff_of.values() if isinstance(s, str) and s]
@@ -116,18 +178,61 @@ def _accesses(
     section_code = section_on_day(pd.DataFrame({"staff_id": person, "day": day}), assignments)
     sections = _rows(connection, Section, code, "section_code", section_code.dropna(), ("section_code", "name"))
     names = dict(zip(sections["section_code"], sections["name"], strict=True))
-    frame["section"] = [_section_label(c, names) for c in section_code]
+    return person, [_section_label(c, names) for c in section_code]
 
-    if show_staff:
-        staff = _rows(connection, Staff, code, "staff_id", staff_ids, ("staff_id", "name"))
-        staff_names = dict(zip(staff["staff_id"], staff["name"], strict=True))
-        frame["staff"] = [_staff_label(p, staff_names) for p in person]
-    else:
-        frame["staff"] = WITHHELD
 
-    found = _violations(connection, code, subject, start_at, end_at)
-    frame["violations"] = [found.get(str(e), []) for e in frame["event_id"]]
-    return frame
+def access_overview(
+    connection: Connection, code: str, subject: str, start_at: datetime, end_at: datetime
+) -> pd.DataFrame:
+    """Every access to ``subject`` in ``[start_at, end_at)`` reduced to what a summary counts: ``local``
+    (JST), ``user_id`` and ``section`` (label, :data:`UNKNOWN_SECTION` for accounts without a person).
+    Two columns of the resident's events, along the resident's index."""
+    events = table_of(Event)
+    stmt = select(events.c.ts, events.c.user_id).where(
+        events.c.municipality_code == code,
+        events.c.subject_hash == subject,
+        events.c.ts >= start_at,
+        events.c.ts < end_at,
+    )
+    frame = bulk.read_frame(connection, stmt, ("ts", "user_id"))
+    if frame.empty:
+        return pd.DataFrame({"local": [], "user_id": [], "section": []})
+    frame["local"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_convert(JST)
+    _, frame["section"] = _people_and_sections(connection, code, frame)
+    return frame[["local", "user_id", "section"]]
+
+
+def alerts_on(connection: Connection, code: str, frame: pd.DataFrame) -> dict[str, list[tuple[int, int | None]]]:
+    """Event id → the alerts that name it, as ``(alert id, case id or None)``, for the events of
+    ``frame`` (columns ``event_id``, ``user_id``, ``ts``). Read along the alerts' account index: the
+    alerts of those accounts whose story overlaps the events' span."""
+    if frame.empty:
+        return {}
+    table = table_of(Alert)
+    wanted = {str(e) for e in frame["event_id"]}
+    first = pd.to_datetime(frame["ts"], utc=True).min().to_pydatetime()
+    last = pd.to_datetime(frame["ts"], utc=True).max().to_pydatetime()
+    users = sorted({u for u in frame["user_id"] if isinstance(u, str) and u})
+    found: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+    for chunk in range(0, len(users), _CHUNK):
+        stmt = (
+            select(table.c.id, table.c.case_id, table.c.event_ids)
+            .where(
+                table.c.municipality_code == code,
+                table.c.user_id.in_(users[chunk : chunk + _CHUNK]),
+                table.c.start <= last,
+                table.c.end >= first,
+            )
+            .order_by(table.c.id)
+        )
+        for alert_id, case_id, event_ids in connection.execute(stmt):
+            try:
+                named = json.loads(event_ids or "[]")
+            except ValueError:
+                continue
+            for event_id in wanted.intersection(str(e) for e in named):
+                found[event_id].append((int(alert_id), None if case_id is None else int(case_id)))
+    return dict(found)
 
 
 def _rows(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -19,9 +19,12 @@ from auditd.cases.models import CASE_STATUSES
 from auditd.cases.schemas import CaseEventOut, CaseOut
 from auditd.errors import Forbidden
 from auditd.events import repository as events_repo
+from auditd.events import rollup
 from auditd.reference.models import Municipality
 from auditd.settings import Settings
 
+JST = timezone(timedelta(hours=9), "JST")
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)  # every day a store can hold
 SILENT_AFTER = timedelta(hours=26)  # a daily file that is a few hours late is not yet silent
 
 
@@ -59,29 +62,51 @@ def _every_hour(counts: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def overview(connection: Connection, municipality_code: str, *, window_days: int = 28) -> Overview:
-    """Figures for the overview page, over the last ``window_days`` of data (not of the wall clock:
-    a demo or an imported archive shows its own recent weeks)."""
+    """Figures for the overview page, over the last ``window_days`` Japan days of data (not of the wall
+    clock: a demo or an imported archive shows its own recent weeks).
+
+    Read from the rollups maintained at ingest (``event_hours``, ``account_days``): their size follows the
+    days and the kinds of work, not the events, so the page stays fast on years of a large city. Hence
+    "residents" is the number of resident records read (one resident read twice counts twice): distinct
+    residents do not add up across hours, and counting them would mean reading a week of events."""
     latest = events_repo.latest_event_ts(connection, municipality_code)
     as_of = latest or datetime.now(UTC)
-    since = as_of - timedelta(days=window_days)
-    week = as_of - timedelta(days=7)
-    totals = events_repo.event_totals(connection, municipality_code, week)
+    last_day = as_of.astimezone(JST).date()
+    first_day = last_day - timedelta(days=window_days - 1)
+    week_day = last_day - timedelta(days=6)
     sources = events_repo.list_sources(connection, municipality_code)
     for source in sources:
         last = source.get("last_event_ts")
         source["silent"] = last is None or as_of - last > SILENT_AFTER
+    daily = rollup.hour_totals(connection, municipality_code, first_day, last_day, ["day"]).sort_values("day")
+    hourly = rollup.hour_totals(connection, municipality_code, first_day, last_day, ["hour"]).sort_values("hour")
+    systems = rollup.hour_totals(connection, municipality_code, first_day, last_day, ["system"])
+    systems = systems.sort_values(["events", "system"], ascending=[False, True])
+    week = rollup.hour_totals(connection, municipality_code, week_day, last_day, [])
+    ever = rollup.hour_totals(connection, municipality_code, EARLIEST_DAY, LATEST_DAY, [])
+    totals = {
+        "total": _total(ever, "events"),
+        "recent": _total(week, "events"),
+        "users": rollup.active_accounts(connection, municipality_code, week_day, last_day),
+        "subjects": _total(week, "subjects"),
+        "masked": _total(week, "masked"),
+    }
     return Overview(
         municipality_name=municipality_name(connection, municipality_code),
         totals=totals,
         quarantined=events_repo.quarantine_count(connection, municipality_code),
-        daily=_every_day(events_repo.daily_counts(connection, municipality_code, since)),
-        hourly=_every_hour(events_repo.hourly_counts(connection, municipality_code, since)),
-        systems=events_repo.counts_by_system(connection, municipality_code, since),
+        daily=_every_day([(f"{d:%Y-%m-%d}", int(n)) for d, n in zip(daily["day"], daily["events"], strict=True)]),
+        hourly=_every_hour([(int(h), int(n)) for h, n in zip(hourly["hour"], hourly["events"], strict=True)]),
+        systems=[(str(s), int(n)) for s, n in zip(systems["system"], systems["events"], strict=True)],
         sources=sources,
         runs=events_repo.recent_runs(connection, municipality_code),
         quarantine_reasons=events_repo.quarantine_by_reason(connection, municipality_code),
         as_of=latest,
     )
+
+
+def _total(frame: pd.DataFrame, figure: str) -> int:
+    return int(frame[figure].sum()) if not frame.empty else 0
 
 
 # -- alerts and cases (事案) ---------------------------------------------------------------------------

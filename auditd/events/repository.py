@@ -10,7 +10,6 @@ import pandas as pd
 from sqlalchemy import (
     BigInteger,
     Connection,
-    Integer,
     LargeBinary,
     String,
     cast,
@@ -29,7 +28,7 @@ from auditd.privacy.models import Subject
 from auditd.store import bulk
 from auditd.store.base import table_of
 from auditd.store.partitions import ensure_event_partitions, months_present
-from auditd.store.sql import local_day, local_hour
+from auditd.store.sql import local_day
 
 #: Column order of the bulk paths (and of the canonical event frame produced by collectors).
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -226,47 +225,6 @@ def daily_counts(connection: Connection, municipality_code: str, since: datetime
         .order_by(day)
     )
     return [(str(d), int(n)) for d, n in connection.execute(stmt)]
-
-
-def hourly_counts(connection: Connection, municipality_code: str, since: datetime) -> list[tuple[int, int]]:
-    hour = local_hour(Event.ts, connection.dialect.name).label("hour")
-    stmt = (
-        select(hour, func.count())
-        .where(Event.municipality_code == municipality_code, Event.ts >= since)
-        .group_by(hour)
-        .order_by(hour)
-    )
-    return [(int(h), int(n)) for h, n in connection.execute(stmt)]
-
-
-def counts_by_system(connection: Connection, municipality_code: str, since: datetime) -> list[tuple[str, int]]:
-    stmt = (
-        select(Event.system, func.count())
-        .where(Event.municipality_code == municipality_code, Event.ts >= since)
-        .group_by(Event.system)
-        .order_by(func.count().desc())
-    )
-    return [(str(s), int(n)) for s, n in connection.execute(stmt)]
-
-
-def event_totals(connection: Connection, municipality_code: str, since: datetime) -> dict[str, int]:
-    """Totals over all time, and distinct operators / residents / masked records since ``since``."""
-    total = count_events(connection, municipality_code)
-    recent = connection.execute(
-        select(
-            func.count(),
-            func.count(func.distinct(Event.user_id)),
-            func.count(func.distinct(Event.subject_hash)),
-            func.coalesce(func.sum(func.cast(Event.pii_masked, Integer)), 0),
-        ).where(Event.municipality_code == municipality_code, Event.ts >= since)
-    ).one()
-    return {
-        "total": total,
-        "recent": int(recent[0]),
-        "users": int(recent[1]),
-        "subjects": int(recent[2]),
-        "masked": int(recent[3]),
-    }
 
 
 def latest_event_ts(connection: Connection, municipality_code: str) -> datetime | None:

@@ -390,11 +390,20 @@ def hour_totals(
         .group_by(*keys)
     )
     frame = bulk.read_frame(connection, stmt, [*by, *HOUR_FIGURES])
-    for figure in HOUR_FIGURES:
-        frame[figure] = pd.to_numeric(frame[figure]).astype("int64")
+    for figure in HOUR_FIGURES:  # sums over no row at all (``by`` empty) are NULL
+        frame[figure] = pd.to_numeric(frame[figure]).fillna(0).astype("int64")
     if "day" in frame and not frame.empty:
         frame["day"] = pd.to_datetime(frame["day"]).dt.date
     return frame
+
+
+def active_accounts(connection: Connection, municipality_code: str, first_day: date, last_day: date) -> int:
+    """Accounts with any event (a login included) on Japan-time days ``first_day``–``last_day``."""
+    table = table_of(AccountDay)
+    stmt = select(func.count(func.distinct(table.c.user_id))).where(
+        *_day_range(table, municipality_code, first_day, last_day)
+    )
+    return int(connection.execute(stmt).scalar_one())
 
 
 def account_activity(connection: Connection, municipality_code: str, first_day: date, last_day: date) -> pd.DataFrame:

@@ -21,13 +21,15 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.orm import aliased
 
 from auditd.auth.schemas import Principal
-from auditd.events.models import Event
-from auditd.reference.models import Account, Grant, Staff, StaffAssignment
+from auditd.events.models import AccountDay, Event
+from auditd.reference.models import Account, Grant, Section, Staff, StaffAssignment
 from auditd.reference.repository import bump_generation, valid_on
 from auditd.rights.models import GrantEvent, GrantRequest
 from auditd.store.base import table_of
+from auditd.store.sql import local_day, local_hour
 
 # -- scope --------------------------------------------------------------------------------------------
 
@@ -417,6 +419,377 @@ def dormant_accounts(
             Account.municipality_code == municipality_code,
             or_(Account.disabled_on.is_(None), Account.disabled_on > today),
             or_(last_login.c.last_login.is_(None), last_login.c.last_login < since),
+        )
+        .order_by(last_login.c.last_login.is_not(None), last_login.c.last_login, Account.user_id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+# -- reads of the dashboard's 職員 and 権限管理 pages -----------------------------------------------------------
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for ``text`` anywhere, with the pattern's own characters escaped (``\\``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def current_section(municipality_code: str, staff_id: Any, today: date) -> Any:
+    """The section of the person ``staff_id`` on ``today`` (their latest assignment valid then), as a
+    correlated scalar subquery."""
+    return (
+        select(StaffAssignment.section_code)
+        .where(
+            StaffAssignment.municipality_code == municipality_code,
+            StaffAssignment.staff_id == staff_id,
+            valid_on(StaffAssignment.valid_from, StaffAssignment.valid_to, today),
+        )
+        .order_by(StaffAssignment.valid_from.desc(), StaffAssignment.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+#: The accounts of an outer query: an alias, so that :func:`readable` and :func:`in_section`, which
+#: select from ``accounts`` themselves, are correlated with it through ``user_id`` only.
+_Holder = aliased(Account, name="holder")
+
+
+def _accounts_of(municipality_code: str, today: date) -> Any:
+    return select(
+        _Holder.user_id,
+        _Holder.kind,
+        _Holder.staff_id,
+        _Holder.created_on,
+        _Holder.disabled_on,
+        Staff.name,
+        Staff.name_kana,
+        Staff.employment,
+        Staff.contractor,
+        Staff.retired_on,
+        current_section(municipality_code, _Holder.staff_id, today).label("section_code"),
+    ).outerjoin(Staff, and_(Staff.municipality_code == _Holder.municipality_code, Staff.staff_id == _Holder.staff_id))
+
+
+def staff_accounts(
+    connection: Connection,
+    principal: Principal,
+    *,
+    today: date,
+    search: str | None = None,
+    section_code: str | None = None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Operator accounts with their holder and the holder's section today, ordered by account; a
+    section head sees only the accounts of people in their section today. ``search`` matches the
+    account, the staff id, the name or its kana (any part, case-insensitive)."""
+    mc = principal.municipality_code
+    stmt = _accounts_of(mc, today).where(_Holder.municipality_code == mc, readable(principal, _Holder.user_id, today))
+    if search:
+        pattern = _like(search.lower())
+        stmt = stmt.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (_Holder.user_id, _Holder.staff_id, Staff.name, Staff.name_kana)
+                )
+            )
+        )
+    if section_code:
+        stmt = stmt.where(in_section(mc, section_code, _Holder.user_id, [today]))
+    stmt = stmt.order_by(_Holder.user_id).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def staff_account(connection: Connection, principal: Principal, user_id: str, today: date) -> dict[str, Any] | None:
+    """One account with its holder, or None when there is none that ``principal`` may see (a section
+    head: the holder is in their section today)."""
+    mc = principal.municipality_code
+    stmt = _accounts_of(mc, today).where(
+        _Holder.municipality_code == mc, _Holder.user_id == user_id, readable(principal, _Holder.user_id, today)
+    )
+    row = connection.execute(stmt).first()
+    return None if row is None else dict(row._mapping)
+
+
+def assignments_of(connection: Connection, municipality_code: str, staff_id: str) -> list[dict[str, Any]]:
+    """A person's sections over time, the latest first."""
+    stmt = (
+        select(
+            StaffAssignment.section_code,
+            StaffAssignment.valid_from,
+            StaffAssignment.valid_to,
+            StaffAssignment.position,
+        )
+        .where(StaffAssignment.municipality_code == municipality_code, StaffAssignment.staff_id == staff_id)
+        .order_by(StaffAssignment.valid_from.desc(), StaffAssignment.id.desc())
+    )
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def section_names(connection: Connection, municipality_code: str) -> dict[str, str]:
+    """Section code → name (the sections feed), in code order."""
+    stmt = select(Section.section_code, Section.name).where(Section.municipality_code == municipality_code)
+    return {str(code): str(name) for code, name in connection.execute(stmt.order_by(Section.section_code))}
+
+
+def assigned_sections(connection: Connection, municipality_code: str, today: date) -> list[str]:
+    """The sections somebody is assigned to today (for filters, when the sections feed is not loaded)."""
+    stmt = (
+        select(StaffAssignment.section_code)
+        .where(
+            StaffAssignment.municipality_code == municipality_code,
+            valid_on(StaffAssignment.valid_from, StaffAssignment.valid_to, today),
+        )
+        .distinct()
+    )
+    return sorted(str(code) for code in connection.execute(stmt).scalars())
+
+
+def section_accounts(connection: Connection, municipality_code: str, section_code: str, today: date) -> list[str]:
+    """The accounts of the people in ``section_code`` today."""
+    stmt = select(_Holder.user_id).where(
+        _Holder.municipality_code == municipality_code,
+        in_section(municipality_code, section_code, _Holder.user_id, [today]),
+    )
+    return sorted(str(user_id) for user_id in connection.execute(stmt).scalars())
+
+
+def account_day_totals(
+    connection: Connection, municipality_code: str, first_day: date, last_day: date, user_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Per account of ``user_ids``, summed over Japan-time days ``first_day``–``last_day`` of the
+    ``account_days`` rollup: the days it was used, its events, residents touched and outputs."""
+    table = table_of(AccountDay)
+    found: dict[str, dict[str, int]] = {}
+    ids = list(user_ids)
+    for start in range(0, len(ids), 500):
+        stmt = (
+            select(
+                table.c.user_id,
+                func.count(),
+                func.sum(table.c.events),
+                func.sum(table.c.subjects),
+                func.sum(table.c.outputs),
+            )
+            .where(
+                table.c.municipality_code == municipality_code,
+                table.c.day >= first_day,
+                table.c.day <= last_day,
+                table.c.user_id.in_(ids[start : start + 500]),
+            )
+            .group_by(table.c.user_id)
+        )
+        for user_id, days, events, subjects, outputs in connection.execute(stmt):
+            found[str(user_id)] = {
+                "days": int(days),
+                "events": int(events or 0),
+                "subjects": int(subjects or 0),
+                "outputs": int(outputs or 0),
+            }
+    return found
+
+
+def activity_cells(
+    connection: Connection, municipality_code: str, user_id: str, start: datetime, end: datetime
+) -> list[tuple[str, int, str, int]]:
+    """One account's events with ``start <= ts < end`` counted in SQL by Japan-time day, hour and
+    system: read through ``ix_events_user_ts`` (municipality, account, time), so the work is bounded
+    by that account's events in the window, never by all events. (day ``YYYY-MM-DD``, hour, system, n)."""
+    dialect = connection.dialect.name
+    events = table_of(Event)
+    day = local_day(events.c.ts, dialect).label("day")
+    hour = local_hour(events.c.ts, dialect).label("hour")
+    stmt = (
+        select(day, hour, events.c.system, func.count())
+        .where(
+            events.c.municipality_code == municipality_code,
+            events.c.user_id == user_id,
+            events.c.ts >= start,
+            events.c.ts < end,
+        )
+        .group_by(day, hour, events.c.system)
+    )
+    return [(str(d), int(h), str(s), int(n)) for d, h, s, n in connection.execute(stmt)]
+
+
+def grant_rows(
+    connection: Connection,
+    principal: Principal,
+    *,
+    today: date,
+    section_code: str | None = None,
+    status: str | None = None,
+    expiring_by: date | None = None,
+    without_expiry: bool = False,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Grants with their holder's name and section today, as :func:`grants` scopes them; filtered by
+    the holder's section today, the status, and an end (``valid_to``) from today up to ``expiring_by``."""
+    mc = principal.municipality_code
+    stmt = (
+        select(
+            *table_of(Grant).c,
+            Staff.name,
+            current_section(mc, _Holder.staff_id, today).label("section_code"),
+        )
+        .outerjoin(
+            _Holder, and_(_Holder.municipality_code == Grant.municipality_code, _Holder.user_id == Grant.user_id)
+        )
+        .outerjoin(
+            Staff, and_(Staff.municipality_code == _Holder.municipality_code, Staff.staff_id == _Holder.staff_id)
+        )
+        .where(Grant.municipality_code == mc, readable(principal, Grant.user_id, Grant.valid_from, today))
+    )
+    if section_code:
+        stmt = stmt.where(in_section(mc, section_code, Grant.user_id, [today]))
+    if status:
+        stmt = stmt.where(Grant.status == status)
+    if expiring_by is not None:
+        stmt = stmt.where(Grant.valid_to.is_not(None), Grant.valid_to > today, Grant.valid_to <= expiring_by)
+    if without_expiry:
+        stmt = stmt.where(Grant.valid_to.is_(None))
+    order = (
+        (Grant.valid_to, Grant.user_id, Grant.id)
+        if expiring_by is not None
+        else (Grant.user_id, Grant.valid_from, Grant.id)
+    )
+    stmt = stmt.order_by(*order).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def lapsed_open(connection: Connection, principal: Principal, today: date, limit: int) -> list[dict[str, Any]]:
+    """Grants the personnel register made lapse (flagged or suspended) that are not revoked yet: the
+    revocations due, with the earliest day they lapsed and the latest step's reason."""
+    mc = principal.municipality_code
+    lapses = (
+        select(
+            GrantEvent.grant_id,
+            func.min(GrantEvent.effective_on).label("lapsed_on"),
+            func.max(GrantEvent.id).label("event_id"),
+        )
+        .where(
+            GrantEvent.municipality_code == mc,
+            GrantEvent.action.in_(("flagged", "suspended")),
+            GrantEvent.grant_id.is_not(None),
+        )
+        .group_by(GrantEvent.grant_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Grant.id,
+            Grant.user_id,
+            Grant.role,
+            Grant.valid_from,
+            Grant.valid_to,
+            Grant.status,
+            lapses.c.lapsed_on,
+            GrantEvent.action.label("lapse_action"),
+            GrantEvent.reason,
+            GrantEvent.ts.label("lapse_ts"),
+        )
+        .select_from(lapses)
+        .join(Grant, and_(Grant.municipality_code == mc, Grant.id == lapses.c.grant_id))
+        .join(GrantEvent, GrantEvent.id == lapses.c.event_id)
+        .where(Grant.status.in_(("active", "suspended")), readable(principal, Grant.user_id, Grant.valid_from, today))
+        .order_by(lapses.c.lapsed_on, Grant.id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def account_logins(
+    connection: Connection, municipality_code: str, user_id: str, start: datetime, end: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """One account's latest logins and logouts with ``start <= ts < end``, newest first. Read through
+    ``ix_events_user_ts`` (this account's events only) rather than the sessions index that
+    :func:`auditd.events.repository.auth_events` uses, which would walk every account's logins of the
+    window to find one account's."""
+    events = table_of(Event)
+    stmt = (
+        select(
+            events.c.ts,
+            events.c.action,
+            events.c.result,
+            events.c.terminal_id,
+            events.c.session_id,
+            events.c.auth_factors,
+        )
+        .where(
+            events.c.municipality_code == municipality_code,
+            events.c.user_id == user_id,
+            events.c.ts >= start,
+            events.c.ts < end,
+            events.c.action.in_(("login", "logout")),
+        )
+        .order_by(events.c.ts.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def login_factors(
+    connection: Connection, municipality_code: str, user_id: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    """The factor sets of one account's successful logins with ``start <= ts < end`` and how many each
+    (``''``: none recorded), most used first; counted in SQL through ``ix_events_user_ts``."""
+    events = table_of(Event)
+    factors = func.coalesce(events.c.auth_factors, "")
+    stmt = (
+        select(factors, func.count())
+        .where(
+            events.c.municipality_code == municipality_code,
+            events.c.user_id == user_id,
+            events.c.ts >= start,
+            events.c.ts < end,
+            events.c.action == "login",
+            events.c.result == "success",
+        )
+        .group_by(factors)
+    )
+    counted = {str(f): int(n) for f, n in connection.execute(stmt)}
+    return dict(sorted(counted.items(), key=lambda item: (-item[1], item[0])))
+
+
+def dormant_accounts_by_day(
+    connection: Connection, municipality_code: str, before: date, today: date, limit: int
+) -> list[dict[str, Any]]:
+    """Accounts in use (not disabled) whose last successful login was on Japan-time day ``before`` or
+    earlier, or never: :func:`dormant_accounts` read from the ``account_days`` rollup (one row per
+    account and day) instead of the login events, so a page never walks the events of every year.
+    ``last_login`` is a day."""
+    table = table_of(AccountDay)
+    last_login = (
+        select(table.c.user_id, func.max(table.c.day).label("last_login"))
+        .where(table.c.municipality_code == municipality_code, table.c.logins > 0)
+        .group_by(table.c.user_id)
+        .subquery()
+    )
+    active_grants = (
+        select(Grant.user_id, func.count().label("n"))
+        .where(
+            Grant.municipality_code == municipality_code,
+            Grant.status == "active",
+            valid_on(Grant.valid_from, Grant.valid_to, today),
+        )
+        .group_by(Grant.user_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Account.user_id,
+            Account.staff_id,
+            Account.kind,
+            last_login.c.last_login,
+            func.coalesce(active_grants.c.n, 0).label("active_grants"),
+        )
+        .outerjoin(last_login, last_login.c.user_id == Account.user_id)
+        .outerjoin(active_grants, active_grants.c.user_id == Account.user_id)
+        .where(
+            Account.municipality_code == municipality_code,
+            or_(Account.disabled_on.is_(None), Account.disabled_on > today),
+            or_(last_login.c.last_login.is_(None), last_login.c.last_login <= before),
         )
         .order_by(last_login.c.last_login.is_not(None), last_login.c.last_login, Account.user_id)
         .limit(limit)

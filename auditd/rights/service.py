@@ -614,3 +614,42 @@ def dormant(
     since = now - timedelta(days=days)
     rows = repository.dormant_accounts(connection, principal.municipality_code, since, today, limit)
     return DormantList(days=days, since=since, accounts=[DormantAccount.model_validate(r) for r in rows])
+
+
+# -- reads of the dashboard's 職員 page ---------------------------------------------------------------------
+
+#: Figures compared with the section's peers: per day the account was used (account_days).
+PEER_FIGURES = ("events", "subjects", "outputs")
+
+
+def weekday_hour_grid(cells: list[tuple[str, int, str, int]]) -> tuple[list[list[int]], dict[str, int]]:
+    """Counts by (day, hour, system) as a 7 × 24 grid, Monday first, and the total per system (most
+    used first)."""
+    grid = [[0] * 24 for _ in range(7)]
+    systems: dict[str, int] = {}
+    for day, hour, system, n in cells:
+        grid[date.fromisoformat(day).weekday()][hour] += n
+        systems[system] = systems.get(system, 0) + n
+    return grid, dict(sorted(systems.items(), key=lambda item: (-item[1], item[0])))
+
+
+def peer_comparison(
+    totals: Mapping[str, Mapping[str, int]], user_id: str, peers: list[str]
+) -> dict[str, dict[str, float | None]]:
+    """The account's figures per day of use next to the median of its peers' (the other accounts of
+    its section used in the same window); None where there is nothing to compare."""
+
+    def rates(figures: Mapping[str, int] | None) -> dict[str, float] | None:
+        if not figures or not figures.get("days"):
+            return None
+        return {name: figures[name] / figures["days"] for name in PEER_FIGURES}
+
+    own = rates(totals.get(user_id))
+    others = [r for r in (rates(totals.get(p)) for p in peers if p != user_id) if r is not None]
+    compared: dict[str, dict[str, float | None]] = {}
+    for name in PEER_FIGURES:
+        median = statistics.median(r[name] for r in others) if others else None
+        value = own[name] if own else None
+        ratio = value / median if value is not None and median else None
+        compared[name] = {"value": value, "median": median, "ratio": ratio}
+    return compared

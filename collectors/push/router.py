@@ -276,7 +276,12 @@ def quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> QuarantinePage:
     """Records that could not become events or reference rows, newest first. 個人番号 in them were
-    masked before they were stored."""
-    return service.quarantine_page(
+    masked before they were stored, but a record may still hold a resident's data (a 宛名番号, a name in a
+    reference feed): its text is given to officers only (``raw_text`` is null for everyone else), as on
+    the dashboard's 取込 page."""
+    page = service.quarantine_page(
         db.connection(), principal.municipality_code, source=source, reason=reason, limit=limit
     )
+    if principal.role is not PlatformRole.OFFICER:
+        page.items = [item.model_copy(update={"raw_text": None}) for item in page.items]
+    return page

@@ -99,7 +99,7 @@ class QuarantineItem(BaseModel):
     raw_ref: str = Field(description="where it came from: input:line")
     reason_code: str
     reason: str
-    raw_text: str | None = Field(description="the record as received, 個人番号 masked")
+    raw_text: str | None = Field(description="the record as received, 個人番号 masked (officers only; else null)")
     created_at: datetime
 
 
