@@ -29,6 +29,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -241,33 +242,27 @@ def fresh_store(backend: str, name: str, pg_url: str | None) -> str:
     return make_url(pg_url).set(database=database).render_as_string(hide_password=False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="about this many tax (CSV) rows")
-    parser.add_argument("--formats", default="csv", help="comma-separated: csv, jsonl, syslog")
-    parser.add_argument("--backends", default="sqlite", help="comma-separated: sqlite, postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get("AUDITD_TEST_PG_URL"), help="PostgreSQL server URL")
-    parser.add_argument("--seed", type=int, default=99)
-    args = parser.parse_args()
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if "postgresql" in backends and not args.pg_url:
+def measure(
+    rows: int, formats: list[str], backends: list[str], pg_url: str | None, seed: int, *, quiet: bool = False
+) -> list[dict[str, object]]:
+    """Ours and raw for each format and backend, on a city of about ``rows`` tax rows (generated once)."""
+    if "postgresql" in backends and not pg_url:
         raise SystemExit("--pg-url (or AUDITD_TEST_PG_URL) is needed for PostgreSQL")
     WORK.mkdir(parents=True, exist_ok=True)
-    files = generate_in_child(args.rows, formats, args.seed)
+    files = generate_in_child(rows, formats, seed)
     env = {**os.environ, "AUDITD_ENV": "test"}
-    results = []
+    results: list[dict[str, object]] = []
     for fmt in formats:
         profile, path = PROFILES[fmt], str(files[fmt])
         size_mb = files[fmt].stat().st_size / 1e6
-        parquet = str(WORK / f"prepared-{fmt}-{args.rows}.parquet")
+        parquet = str(WORK / f"prepared-{fmt}-{rows}.parquet")
         child(PREPARE.format(data=str(WORK / "data"), url=fresh_store("sqlite", "prep", None), profile=profile,
                              path=path, parquet=parquet), env)  # fmt: skip
         for backend in backends:
-            ours = child(OURS.format(data=str(WORK / "data"), url=fresh_store(backend, "ours", args.pg_url),
+            ours = child(OURS.format(data=str(WORK / "data"), url=fresh_store(backend, "ours", pg_url),
                                      path=path, profile=profile, peak=PEAK), env)  # fmt: skip
-            raw = child(RAW.format(url=fresh_store(backend, "raw", args.pg_url), parquet=parquet, peak=PEAK), env)
-            row = {
+            raw = child(RAW.format(url=fresh_store(backend, "raw", pg_url), parquet=parquet, peak=PEAK), env)
+            row: dict[str, Any] = {
                 "format": fmt,
                 "backend": backend,
                 "rows": ours["rows"],
@@ -281,11 +276,27 @@ def main() -> None:
             row["ratio"] = round(row["ours_events_per_s"] / row["raw_events_per_s"], 2)
             row["ours_cpu_s"] = round(float(ours["cpu_seconds"]), 1)  # type: ignore[arg-type]
             results.append(row)
-            print(
-                f"{fmt:<6} {backend:<10} rows {row['rows']:>10,} (quarantined {row['quarantined']})  "
-                f"ours {row['ours_events_per_s']:>8,} ev/s "
-                f"(peak {row['ours_peak_mb']:>4} MB)  raw {row['raw_events_per_s']:>8,} ev/s  ratio {row['ratio']}"
-            )
+            if not quiet:
+                print(
+                    f"{fmt:<6} {backend:<10} rows {row['rows']:>10,} (quarantined {row['quarantined']})  "
+                    f"ours {row['ours_events_per_s']:>8,} ev/s "
+                    f"(peak {row['ours_peak_mb']:>4} MB)  raw {row['raw_events_per_s']:>8,} ev/s  ratio {row['ratio']}",
+                    flush=True,
+                )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="about this many tax (CSV) rows")
+    parser.add_argument("--formats", default="csv", help="comma-separated: csv, jsonl, syslog")
+    parser.add_argument("--backends", default="sqlite", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--pg-url", default=os.environ.get("AUDITD_TEST_PG_URL"), help="PostgreSQL server URL")
+    parser.add_argument("--seed", type=int, default=99)
+    args = parser.parse_args()
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    results = measure(args.rows, formats, backends, args.pg_url, args.seed)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"ingest-{stamp}.json"

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from auditd import __version__, registry
+from auditd.cli import bench as bench_commands
 from auditd.cli import db as db_commands
 from auditd.cli import demo as demo_commands
 from auditd.cli import integrity as integrity_commands
@@ -33,6 +34,7 @@ serve_commands.register(app)
 demo_commands.register(app)
 integrity_commands.register(app)
 scheduler_commands.register(app)
+bench_commands.register(app)
 
 
 def _version(value: bool) -> None:
