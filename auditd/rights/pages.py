@@ -38,6 +38,7 @@ from auditd.dashboard.charts import heatmap
 from auditd.dashboard.i18n import translator
 from auditd.dashboard.router import flash, render, take_flash
 from auditd.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from auditd.events import repository as events_repo
 from auditd.events.rollup import account_activity
 from auditd.rights import repository, service
 from auditd.rights.schemas import ApprovalIn, DecisionIn
@@ -81,6 +82,13 @@ def _clean(text: str | None) -> str | None:
     return value
 
 
+def _data_until(connection: Any, municipality_code: str, now: datetime) -> datetime:
+    """Where activity windows end: now, or the newest stored event when the data stops earlier (an
+    imported archive, the demo), as the overview does; a window of empty days would show nothing."""
+    latest = events_repo.latest_event_ts(connection, municipality_code)
+    return now if latest is None else min(now, latest + timedelta(microseconds=1))
+
+
 def _sections(connection: Any, principal: Principal, today: Any) -> dict[str, str]:
     """Section code → name for a filter: a section head's own, else every section (named by the
     sections feed, or the sections somebody is assigned to)."""
@@ -111,8 +119,9 @@ def staff_page(
     accounts = repository.staff_accounts(
         connection, principal, today=today, search=search, section_code=section_code, limit=STAFF_LIMIT
     )
+    last_day = _data_until(connection, principal.municipality_code, _now()).astimezone(settings.tz).date()
     activity = account_activity(
-        connection, principal.municipality_code, today - timedelta(days=LIST_DAYS - 1), today
+        connection, principal.municipality_code, last_day - timedelta(days=LIST_DAYS - 1), last_day
     ).set_index("user_id")
     for row in accounts:
         figures = activity.loc[row["user_id"]] if row["user_id"] in activity.index else None
@@ -148,20 +157,22 @@ def staff_detail_page(
     account = repository.staff_account(connection, principal, user_id, today)
     if account is None:  # missing, or another section's: the same answer
         raise NotFound("該当する職員IDはありません / no such account")
-    first_day = today - timedelta(days=PROFILE_DAYS - 1)
+    until = _data_until(connection, mc, now)
+    last_day = until.astimezone(settings.tz).date()
+    first_day = last_day - timedelta(days=PROFILE_DAYS - 1)
     start = datetime.combine(first_day, time(0), tzinfo=settings.tz).astimezone(UTC)
     t = translator(settings.language)
 
-    grid, systems = service.weekday_hour_grid(repository.activity_cells(connection, mc, user_id, start, now))
+    grid, systems = service.weekday_hour_grid(repository.activity_cells(connection, mc, user_id, start, until))
     weekdays = WEEKDAYS.get(settings.language, WEEKDAYS["ja"])
     chart = heatmap(weekdays, [str(h) for h in range(24)], grid, title=t("staff_heatmap"))
 
-    sessions = repository.account_logins(connection, mc, user_id, start, now, SESSIONS_SHOWN)
-    factors = repository.login_factors(connection, mc, user_id, start, now)  # factor set → successful logins
+    sessions = repository.account_logins(connection, mc, user_id, start, until, SESSIONS_SHOWN)
+    factors = repository.login_factors(connection, mc, user_id, start, until)  # factor set → successful logins
 
     section_code = account["section_code"]
     peers = repository.section_accounts(connection, mc, section_code, today) if section_code else []
-    totals = repository.account_day_totals(connection, mc, first_day, today, sorted({*peers, user_id}))
+    totals = repository.account_day_totals(connection, mc, first_day, last_day, sorted({*peers, user_id}))
     compared = service.peer_comparison(totals, user_id, peers)
     peers_used = sum(1 for p in peers if p != user_id and totals.get(p, {}).get("days"))
 
