@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ingest
-from decide import DECIDE_CODE, ENGINE_CODE, EVENTS_PER_RESIDENT
+from decide import DECIDE_CODE, ENGINE_CODE, EVENTS_PER_RESIDENT, EXPLAIN_CODE
 from detect import DETECT_CODE
 from ingest import PEAK, RESULTS, ROOT, WORK, fresh_store, machine
 
@@ -152,31 +152,6 @@ summaries = collect(engine, settings, inputs)
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 events = sum(getattr(s, "accepted", 0) for s in summaries if hasattr(s, "duplicates"))
 print(json.dumps({{"events": events, "seconds": seconds, "cpu_s": cpu, "peak_mb": {peak}}}))
-"""
-
-EXPLAIN_CODE = """
-import json, statistics, time, uuid
-from sqlalchemy import text
-from auditd.settings import Settings
-from auditd.store.db import engine_for
-from policies.explain import explain_event
-settings = Settings()
-engine = engine_for(settings)
-code = settings.municipality_code
-with engine.connect() as conn:
-    flagged = [r[0] for r in conn.execute(text("SELECT DISTINCT event_id FROM violations LIMIT 25"))]
-    sample = [r[0] for r in conn.execute(text("SELECT event_id FROM events ORDER BY random() LIMIT 25"))]
-ids = [i.hex if isinstance(i, uuid.UUID) else bytes(i).hex() for i in flagged + sample]  # uuid on PostgreSQL
-timings = []
-with engine.connect() as conn:
-    explain_event(conn, settings, code, ids[0])  # warm: policy parsed, reference cache loaded, as in a server
-    for event_id in ids:
-        started = time.perf_counter()
-        explain_event(conn, settings, code, event_id)
-        timings.append((time.perf_counter() - started) * 1000)
-timings.sort()
-print(json.dumps({"n": len(timings), "median_ms": statistics.median(timings),
-                  "p95_ms": timings[int(0.95 * (len(timings) - 1))], "peak_mb": PEAK_MB}))
 """
 
 ANOMALY_CODE = """
@@ -414,7 +389,7 @@ def measure_city(city: City, steps: set[str], pg_url: str | None) -> list[Figure
             Figure("detect", "auditd detect days/s (2 weeks)", b, "count", built["history_days_per_s"]),
         ]
     if "explain" in steps:
-        done = run_child(_code(EXPLAIN_CODE), city.env, "explain")
+        done = run_child(EXPLAIN_CODE, city.env, "explain")
         figures += [
             Figure("explain", "「なぜ」 median", b, "latency", done["median_ms"]),
             Figure("explain", "「なぜ」 p95", b, "latency", done["p95_ms"]),

@@ -395,6 +395,14 @@ def dormant_accounts(
         .group_by(Event.user_id)
         .subquery()
     )
+    return _dormant(connection, municipality_code, last_login, last_login.c.last_login < since, today, limit)
+
+
+def _dormant(
+    connection: Connection, municipality_code: str, last_login: Any, idle: Any, today: date, limit: int
+) -> list[dict[str, Any]]:
+    """Accounts in use (not disabled) whose ``last_login`` (a subquery of user_id, last_login) is none
+    or ``idle``, with their grants active ``today``, the longest idle first."""
     active_grants = (
         select(Grant.user_id, func.count().label("n"))
         .where(
@@ -418,7 +426,7 @@ def dormant_accounts(
         .where(
             Account.municipality_code == municipality_code,
             or_(Account.disabled_on.is_(None), Account.disabled_on > today),
-            or_(last_login.c.last_login.is_(None), last_login.c.last_login < since),
+            or_(last_login.c.last_login.is_(None), idle),
         )
         .order_by(last_login.c.last_login.is_not(None), last_login.c.last_login, Account.user_id)
         .limit(limit)
@@ -766,32 +774,4 @@ def dormant_accounts_by_day(
         .group_by(table.c.user_id)
         .subquery()
     )
-    active_grants = (
-        select(Grant.user_id, func.count().label("n"))
-        .where(
-            Grant.municipality_code == municipality_code,
-            Grant.status == "active",
-            valid_on(Grant.valid_from, Grant.valid_to, today),
-        )
-        .group_by(Grant.user_id)
-        .subquery()
-    )
-    stmt = (
-        select(
-            Account.user_id,
-            Account.staff_id,
-            Account.kind,
-            last_login.c.last_login,
-            func.coalesce(active_grants.c.n, 0).label("active_grants"),
-        )
-        .outerjoin(last_login, last_login.c.user_id == Account.user_id)
-        .outerjoin(active_grants, active_grants.c.user_id == Account.user_id)
-        .where(
-            Account.municipality_code == municipality_code,
-            or_(Account.disabled_on.is_(None), Account.disabled_on > today),
-            or_(last_login.c.last_login.is_(None), last_login.c.last_login <= before),
-        )
-        .order_by(last_login.c.last_login.is_not(None), last_login.c.last_login, Account.user_id)
-        .limit(limit)
-    )
-    return [dict(row._mapping) for row in connection.execute(stmt)]
+    return _dormant(connection, municipality_code, last_login, last_login.c.last_login <= before, today, limit)
