@@ -10,8 +10,8 @@ from sqlalchemy import Connection, func, insert, select
 
 from auditd.archive.models import EventArchive, EventArchiveAction, EventArchiveBatch
 from auditd.events.models import IngestBatch
-from auditd.integrity.canonical import COLUMNS
 from auditd.integrity.models import BatchSeal
+from auditd.integrity.repository import raw_events
 from auditd.store.base import table_of, to_micros
 
 #: What took a month's events out of the ``events`` table (``restore`` brought them back).
@@ -70,34 +70,17 @@ def events_between(
     connection: Connection, municipality_code: str, start: datetime, end: datetime
 ) -> dict[str, list[Any]]:
     """Every column of one municipality's events in ``[start, end)``, by column, as the database holds
-    them (``ts`` in integer microseconds; ids as 16 bytes or hex): the same read as
-    :func:`auditd.integrity.repository.batch_events`, through the primary key."""
-    names = list(COLUMNS)
+    them (``ts`` in integer microseconds; ids as 16 bytes or hex): the integrity check's read
+    (:func:`auditd.integrity.repository.raw_events`), through the primary key."""
     if connection.dialect.name == "postgresql":
-        chosen = [
-            "(extract(epoch FROM ts) * 1000000)::bigint"
-            if c == "ts"
-            else "replace(event_id::text, '-', '')"
-            if c == "event_id"
-            else f'"{c}"'
-            for c in names
-        ]
-        sql = f"SELECT {', '.join(chosen)} FROM events WHERE municipality_code = %s AND ts >= %s AND ts < %s"
-        params: tuple[Any, ...] = (municipality_code, start, end)
-    else:
-        sql = f"SELECT {', '.join(names)} FROM events WHERE municipality_code = ? AND ts >= ? AND ts < ?"
-        params = (municipality_code, to_micros(start), to_micros(end))
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    try:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    if not rows:
-        return {name: [] for name in names}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+        return raw_events(
+            connection, "municipality_code = %s AND ts >= %s AND ts < %s", (municipality_code, start, end)
+        )
+    return raw_events(
+        connection,
+        "municipality_code = ? AND ts >= ? AND ts < ?",
+        (municipality_code, to_micros(start), to_micros(end)),
+    )
 
 
 def seal_fingerprints(connection: Connection, batch_ids: Sequence[int]) -> dict[int, bytes]:

@@ -192,13 +192,24 @@ def _param(connection: Connection, index: int) -> str:
 
 
 def batch_events(connection: Connection, batch_id: int, min_ts: datetime, max_ts: datetime) -> dict[str, list[Any]]:
-    """Every column of the events of one batch, by column, as the database holds them.
+    """Every column of the events of one batch, by column, as the database holds them (:func:`raw_events`).
 
     Found through the primary key: ``ts`` between the batch's first and last instant, then its
-    ``batch_id``. The driver's cursor is used directly: going through SQLAlchemy's result types would
-    make one Python call per value (40 per event), ten times the cost of the check itself.
-    ``ts`` comes back as integer microseconds and ``event_id`` as 16 bytes or hex text, whichever the
-    backend gives cheaply; :func:`auditd.integrity.canonical.normalise` takes both.
+    ``batch_id``."""
+    if connection.dialect.name == "postgresql":
+        return raw_events(connection, "ts >= %s AND ts <= %s AND batch_id = %s", (min_ts, max_ts, batch_id))
+    return raw_events(
+        connection, "ts >= ? AND ts <= ? AND batch_id = ?", (to_micros(min_ts), to_micros(max_ts), batch_id)
+    )
+
+
+def raw_events(connection: Connection, where: str, params: tuple[Any, ...]) -> dict[str, list[Any]]:
+    """Every column of the events matching ``where`` (the driver's placeholders), by column.
+
+    The driver's cursor is used directly: going through SQLAlchemy's result types would make one Python
+    call per value (40 per event), ten times the cost of the check itself. ``ts`` comes back as integer
+    microseconds and ``event_id`` as 16 bytes or hex text, whichever the backend gives cheaply;
+    :func:`auditd.integrity.canonical.normalise` takes both.
     """
     names = list(COLUMNS)
     if connection.dialect.name == "postgresql":
@@ -210,16 +221,13 @@ def batch_events(connection: Connection, batch_id: int, min_ts: datetime, max_ts
             else f'"{c}"'
             for c in names
         ]
-        sql = f"SELECT {', '.join(chosen)} FROM events WHERE ts >= %s AND ts <= %s AND batch_id = %s"
-        params: tuple[Any, ...] = (min_ts, max_ts, batch_id)
     else:
-        sql = f"SELECT {', '.join(names)} FROM events WHERE ts >= ? AND ts <= ? AND batch_id = ?"
-        params = (to_micros(min_ts), to_micros(max_ts), batch_id)
+        chosen = names
     raw = connection.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT {', '.join(chosen)} FROM events WHERE {where}", params)
         rows = cursor.fetchall()
     finally:
         cursor.close()
