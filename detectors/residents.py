@@ -38,7 +38,7 @@ import pandas as pd
 from pydantic import Field
 
 from detectors.base import Detector, Finding, Thresholds, day_text, span
-from detectors.window import LOCAL_TZ, Window, derive, lookup
+from detectors.window import LOCAL_TZ, Window, case_index, derive, lookup_columns
 
 #: Accounts outside the curiosity family: jobs, and administrators (D15 watches those).
 NOT_PEOPLE = ("batch", "admin")
@@ -105,8 +105,7 @@ def _explained(frame: pd.DataFrame, cases: pd.DataFrame, grace: timedelta) -> np
     rest = frame.loc[~has, ["subject_hash", "ts", "section", "staff_id"]].assign(pos=np.flatnonzero(~has))
     if rest.empty or cases.empty or grace <= timedelta(0):
         return has
-    c = cases[["subject_hash", "section_code", "assignee"]].assign(opened_at=_utc(cases["opened_at"]))
-    joined = rest.merge(c, on="subject_hash", how="inner")
+    joined = case_index(cases).join(rest, ("section_code", "assignee", "opened_at"))
     soon = ((joined["opened_at"] > joined["ts"]) & (joined["opened_at"] <= joined["ts"] + grace)).to_numpy()
     has[joined.loc[_mine(joined) & soon, "pos"].to_numpy(dtype=int)] = True
     return has
@@ -289,18 +288,17 @@ class SelfOrRelative(Detector):
         if lookups.empty or staff.empty:
             return []
         residents = window.residents_by_subject
-        own = lookup(lookups["staff_id"], staff["resident_hash"])
-        home = lookup(lookups["staff_id"], staff["household_hash"])
-        own_surname = lookup(own, residents["surname_kana"])
-        own_area = lookup(own, residents["area_code"]).fillna(lookup(lookups["staff_id"], staff["home_area"]))
+        person = lookup_columns(lookups["staff_id"], staff, ("resident_hash", "household_hash", "home_area"))
+        own, home = person["resident_hash"], person["household_hash"]
+        own_record = lookup_columns(own, residents, ("surname_kana", "area_code"))
+        own_surname, own_area = own_record["surname_kana"], own_record["area_code"].fillna(person["home_area"])
         subject = lookups["subject_hash"].astype(str)
         is_self = (own.notna() & (subject == own.astype(str))).to_numpy(dtype=bool)
-        household = lookup(subject, residents["household_hash"])
+        record = lookup_columns(subject, residents, ("household_hash", "surname_kana", "area_code"))
+        household, surname, area = record["household_hash"], record["surname_kana"], record["area_code"]
         same_home = (household.notna() & home.notna() & (household.astype(str) == home.astype(str))).to_numpy(
             dtype=bool
         ) & ~is_self
-        surname = lookup(subject, residents["surname_kana"])
-        area = lookup(subject, residents["area_code"])
         kin = (
             (
                 surname.notna()
@@ -372,12 +370,11 @@ def _in_queue(frame: pd.DataFrame, cases: pd.DataFrame) -> np.ndarray:
     out = np.zeros(len(frame), dtype=bool)
     if frame.empty or cases.empty:
         return out
-    c = cases[cases["assignee"].isna().to_numpy(dtype=bool)]
-    c = c[["subject_hash", "section_code"]].assign(opened_at=_utc(c["opened_at"]), closed_at=_utc(c["closed_at"]))
     rows = frame[["subject_hash", "ts", "section"]].assign(pos=np.arange(len(frame)))
-    joined = rows.merge(c, on="subject_hash")
+    joined = case_index(cases).join(rows, ("section_code", "assignee", "opened_at", "closed_at"))
     open_then = (
-        (joined["section_code"].astype(str) == joined["section"].astype(str))
+        joined["assignee"].isna()
+        & (joined["section_code"].astype(str) == joined["section"].astype(str))
         & (joined["opened_at"] <= joined["ts"])
         & (joined["closed_at"].isna() | (joined["closed_at"] >= joined["ts"]))
     )
@@ -425,11 +422,10 @@ class Neighbourhood(Detector):
             return frame.iloc[0:0]
         alone = _people(frame)
         alone = alone[~alone["explained"].to_numpy(dtype=bool) & alone["staff_id"].notna()]
-        home_area = lookup(alone["staff_id"], staff["home_area"])
-        area = lookup(alone["subject_hash"], residents["area_code"])
-        household = lookup(alone["subject_hash"], residents["household_hash"])
-        own_household = lookup(alone["staff_id"], staff["household_hash"])
-        own = lookup(alone["staff_id"], staff["resident_hash"])
+        person = lookup_columns(alone["staff_id"], staff, ("home_area", "household_hash", "resident_hash"))
+        home_area, own_household, own = person["home_area"], person["household_hash"], person["resident_hash"]
+        record = lookup_columns(alone["subject_hash"], residents, ("area_code", "household_hash"))
+        area, household = record["area_code"], record["household_hash"]
         near = home_area.notna() & (area.astype(str) == home_area.astype(str))
         family = (household.notna() & (household.astype(str) == own_household.astype(str))) | (
             alone["subject_hash"].astype(str) == own.astype(str)
@@ -770,14 +766,12 @@ class AfterCase(Detector):
         if chosen.empty:
             return []
         chosen = chosen.assign(after=after[chosen.index])
-        c = window.cases[["case_id", "kind", "subject_hash", "section_code", "assignee"]].assign(
-            closed_at=_utc(window.cases["closed_at"]).dt.as_unit("us")
-        )
         rows = chosen[["event_id", "subject_hash", "section", "staff_id"]].assign(
-            closed_at=_utc(chosen["case_closed_at"]).dt.as_unit("us")
+            last_closed=_utc(chosen["case_closed_at"]).dt.as_unit("us")
         )
-        joined = rows.merge(c, on=["subject_hash", "closed_at"])
-        joined = joined[_mine(joined)]
+        joined = case_index(window.cases).join(rows, ("case_id", "kind", "section_code", "assignee", "closed_at"))
+        same = (joined["closed_at"].dt.as_unit("us") == joined["last_closed"]).to_numpy(dtype=bool)
+        joined = joined[same & _mine(joined)]
         closed_cases = joined.groupby("event_id").agg(
             ids=("case_id", lambda s: sorted(s.astype(str).unique())),
             kinds=("kind", lambda s: sorted(s.dropna().astype(str).unique())),
