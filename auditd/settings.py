@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(50_000, ge=1_000, description="records parsed and stored per transaction")
     push_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest body of one HTTP push")
     push_max_lines: int = Field(200_000, ge=1, description="most lines read from one HTTP push")
+    # -- listener spool (collectors.listeners.spool; see docs/collectors.md)
+    spool_dir: Path | None = Field(
+        None,
+        description="where listeners keep what they received until it is stored (one folder each); "
+        "unset = <data_dir>/spool. Raw messages: a local, encrypted, access-restricted disk",
+    )
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 20, description="most disk one listener's spool may take")
     import_max_body_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="largest reference-feed upload")
     scheduler_enabled: bool = Field(
         True, description="`auditd serve` runs the scheduled jobs; turn it off on all but one server sharing a store"

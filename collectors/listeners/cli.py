@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from auditd.cli.common import console, migrated_engine, settings
+from auditd.errors import ValidationFailed
 from auditd.trail.service import cli_actor
 from collectors.listeners.syslog import DEFAULT_PORT, ListenerOptions, SyslogListener, parse_endpoint
 from collectors.pipeline import IngestSummary
@@ -20,6 +23,16 @@ listen_app = typer.Typer(
     no_args_is_help=True,
 )
 DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``1073741824``, ``512M``, ``1G``, ``1.5GiB`` → bytes (binary multiples)."""
+    found = _SIZE.fullmatch(text.strip())
+    if not found:
+        raise ValidationFailed(f"{text!r} is not a size", hint="for example 1G, 512M or 1073741824 (bytes)")
+    number, unit = found.groups()
+    return int(float(number) * 1024 ** " kmgt".index(unit.lower() or " "))
 
 
 def register(app: typer.Typer) -> None:
@@ -55,11 +68,25 @@ def listen_syslog(
         20_000,
         "--queue",
         min=1,
-        help="Messages held in memory while the database is busy. When full, TCP senders "
-        "are made to wait and UDP messages are dropped (and counted).",
+        help="Accepted for older scripts; not used: the command keeps what waits in the spool.",
+        hidden=True,
     ),
     report_seconds: float = typer.Option(
         10.0, "--report-seconds", min=0, help="Print the counts this often (0: after every stored batch)."
+    ),
+    spool_dir: Path | None = typer.Option(
+        None,
+        "--spool-dir",
+        help="Folder where every message is written before it is stored, so that a kill or a database "
+        "outage loses nothing. Default: AUDITD_SPOOL_DIR (or <data dir>/spool) / syslog-<source>. "
+        "It holds raw messages: keep it on a local, encrypted disk only auditd can read.",
+    ),
+    spool_max: str | None = typer.Option(
+        None,
+        "--spool-max",
+        metavar="SIZE",
+        help="Most disk the spool may take (e.g. 512M, 1G; default AUDITD_SPOOL_MAX_BYTES, 1G). When it is "
+        "full, TCP senders are made to wait and UDP messages are dropped (and counted).",
     ),
 ) -> None:
     """Receive syslog (RFC 5424 or BSD/RFC 3164) over UDP and/or TCP and store the events as they arrive.
@@ -68,9 +95,14 @@ def listen_syslog(
     the profile; one that cannot be read is quarantined with the reason, never dropped. Stop with
     Ctrl+C (or SIGTERM): what is buffered is stored and the totals are printed. A second Ctrl+C stops
     waiting for a database that does not answer (the messages not stored are counted).
+
+    Every message is first written to the spool (--spool-dir). While the database is away the spool
+    grows, up to --spool-max; killed or stopped, the listener stores what the spool holds when it
+    starts again, and nothing twice.
     """
     current = settings()
     chosen = resolve_profile(profile)
+    spool_root = current.spool_dir or current.data_dir / "spool"
     options = ListenerOptions(
         udp=parse_endpoint(udp) if udp else (None if tcp else parse_endpoint(DEFAULT_ADDRESS)),
         tcp=parse_endpoint(tcp) if tcp else (None if udp else parse_endpoint(DEFAULT_ADDRESS)),
@@ -79,6 +111,8 @@ def listen_syslog(
         max_message_bytes=max_message_bytes,
         queue_messages=max(queue_messages, batch_size),
         report_seconds=report_seconds,
+        spool_dir=spool_dir or spool_root / f"syslog-{chosen.source_name}",
+        spool_max_bytes=parse_size(spool_max) if spool_max else current.spool_max_bytes,
     )
     engine = migrated_engine(current)
     from collectors.pipeline import Ingestor
@@ -156,7 +190,12 @@ def _print_totals(listener: SyslogListener, total: IngestSummary) -> None:
             f"[bold yellow]{stats.udp_dropped:,} UDP messages were dropped because the queue was full[/] "
             "(UDP cannot make a sender wait): use TCP, a larger --queue, or a faster database.",
         )
-    if stats.unsaved:
+    if stats.unsaved and listener.options.spool_dir is not None:
+        console.print(
+            f"[bold yellow]{stats.unsaved:,} messages could not be stored yet[/] (the database did not answer): "
+            f"they are kept in the spool {listener.options.spool_dir} and stored when the listener starts again."
+        )
+    elif stats.unsaved:
         console.print(f"[bold red]{stats.unsaved:,} messages could not be stored[/] (the database did not answer).")
     if listener.hung:
         console.print(f"run {total.run_id} could not be closed and stays 'running'; its stored events are complete.")

@@ -12,6 +12,14 @@ Nothing that arrives is dropped silently: a message that cannot be parsed, is lo
 quarantined through the pipeline with the reason (see :class:`~collectors.formats.syslog.RejectedText`).
 On stop (SIGINT, SIGTERM or :meth:`SyslogListener.stop`) the listener stops receiving, stores what
 is buffered, closes the run and returns its totals.
+
+With a spool (``spool_dir``, as ``auditd listen syslog`` always runs), the buffer is on disk instead
+(:mod:`collectors.listeners.spool`): every message is appended there as it is framed and handed to
+the database only once ``fsync``'d; the run's checkpoint is the spool's record number, committed with
+each batch. A listener killed at any point, or a database away for a while, loses nothing: on start
+the listener stores what the spool holds first, continuing the killed run's record ids, so nothing is
+stored twice. The spool is bounded (``spool_max_bytes``); at the bound TCP is paused and UDP dropped
+(and counted) as with the memory buffer.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import socket
 import threading
 import time
@@ -26,13 +35,18 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from auditd.errors import ValidationFailed
+from auditd.events import repository as events_repo
 from collectors.formats.syslog import RejectedText
-from collectors.pipeline import Ingestor, IngestSummary, StreamIngest
+from collectors.listeners import repository
+from collectors.listeners.spool import Spool, SpoolQueue
+from collectors.pipeline import Ingestor, IngestSummary, RecordIdentity, StreamIngest
 from collectors.profile import Profile
 
 DEFAULT_PORT = 5514
@@ -42,6 +56,7 @@ UDP_RECEIVE_BUFFER = 4 << 20  # absorbs bursts while the loop is busy; the kerne
 #: Database errors worth retrying (the server restarting, a lock): anything else is a bug and stops.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
 MAX_RETRY_SECONDS = 30.0
+DEFAULT_SPOOL_BYTES = 1 << 30
 
 
 def parse_endpoint(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -319,6 +334,9 @@ class ListenerOptions:
     queue_messages: int = 20_000
     queue_bytes: int = 64 << 20
     report_seconds: float = 10.0  # 0: after every stored batch
+    #: Buffer on disk here (see :mod:`collectors.listeners.spool`); ``None``: in memory (``queue_*``).
+    spool_dir: Path | None = None
+    spool_max_bytes: int = DEFAULT_SPOOL_BYTES
 
     def __post_init__(self) -> None:
         if self.udp is None and self.tcp is None:
@@ -350,6 +368,8 @@ class ListenerStats:
     unsaved: int = 0
     queued: int = 0  # messages waiting in the queue
     in_flight: int = 0  # messages of the batch being stored right now
+    spool_bytes: int | None = None  # bytes the spool takes on disk (None: no spool)
+    recovered: int = 0  # messages an earlier run left in the spool, stored by this one
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -369,7 +389,65 @@ class ListenerStats:
             parts.append(f"UDP DROPPED (queue full) {self.udp_dropped:,}")
         if self.unsaved:
             parts.append(f"NOT STORED {self.unsaved:,}")
+        if self.spool_bytes is not None:
+            parts.append(f"spool {self.spool_bytes / 1e6:,.1f} MB")
         return "  ".join(parts)
+
+
+class SpooledStream(StreamIngest):
+    """A :class:`StreamIngest` whose checkpoint (the run's ``position``) is the spool's record number.
+
+    Each batch commits its events with the number of the spool record after it, and with the record-id
+    window (see :class:`~collectors.pipeline.RecordIdentity`). A listener started again continues from
+    there with that window, so the records it stores get exactly the ids of an uninterrupted run, and a
+    record stored before (should the spool hand it out again) is a duplicate, not a second event.
+    """
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        profile: Profile,
+        input_name: str,
+        *,
+        actor: str,
+        mark: str,
+        position: int,
+        window: bytes | None,
+        interrupted: int | None,
+    ) -> None:
+        super().__init__(ingestor, profile, input_name, actor=actor, identity="run")
+        self._identity = RecordIdentity(ingestor.municipality_code, profile.source_name, window)
+        with ingestor.engine.begin() as conn:
+            events_repo.update_run(conn, self.run_id, fingerprint=mark, position=position, identity_window=window)
+            if interrupted is not None:
+                events_repo.update_run(
+                    conn,
+                    interrupted,
+                    status="failed",
+                    finished_at=datetime.now(UTC),
+                    error=f"the listener stopped without closing the run; run {self.run_id} stored its spool",
+                )
+
+    def ingest_until(self, texts: list[str], end: int) -> IngestSummary:
+        """Store one batch, the spool records before ``end``, in one transaction; returns its counts."""
+        batch = IngestSummary(source=self.total.source, input=self.total.input, run_id=self.total.run_id)
+        if not texts:
+            return batch
+        started = time.perf_counter()
+        chunk = self.reader.records(texts, first_line=self.total.read + 1)
+        chunk.end_line = self.total.read + len(texts)
+        chunk.end_position = end
+        before = self._identity.state()
+        try:
+            self.ingestor.store_chunk(chunk, self.profile, batch, self._identity, framed=True)
+        except BaseException:  # a retried batch must be ranked as if it had never been seen
+            self._identity = RecordIdentity(self.ingestor.municipality_code, self.total.source, before)
+            raise
+        batch.seconds = time.perf_counter() - started
+        for name in ("read", "accepted", "duplicates", "quarantined", "masked"):
+            setattr(self.total, name, getattr(self.total, name) + getattr(batch, name))
+        self.total.reasons.update(batch.reasons)
+        return batch
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -420,6 +498,9 @@ class SyslogListener:
         self._changed = threading.Condition()
         self._stop_calls = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._spool: Spool | None = None
+        self._stream: StreamIngest
+        self._gave_up = False  # spooling: a batch was given up on, so nothing after it may be committed
 
     # -- control (any thread) ---------------------------------------------------------------------------
 
@@ -443,6 +524,8 @@ class SyslogListener:
 
     def _changed_now(self) -> None:
         self.stats.queued = len(self._buffer)
+        if self._spool is not None:
+            self.stats.spool_bytes = self._spool.size
         with self._changed:
             self._changed.notify_all()
 
@@ -454,7 +537,7 @@ class SyslogListener:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._abandon = asyncio.Event()
-        self._buffer = MessageBuffer(self.options.queue_messages, self.options.queue_bytes)
+        self._buffer: MessageBuffer | SpoolQueue = MessageBuffer(self.options.queue_messages, self.options.queue_bytes)
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syslog-writer")
         self._loop = loop
@@ -463,13 +546,32 @@ class SyslogListener:
         udp: asyncio.DatagramTransport | None = None
         tcp: asyncio.Server | None = None
         try:
+            if self.options.spool_dir is not None:  # before binding: what arrives goes to disk from the start
+                spool = Spool(self.options.spool_dir, self.options.spool_max_bytes)
+                state = spool.open()
+                self._spool = spool
+                for note in spool.torn:
+                    self._say(f"spool: {note}")
+                self._buffer = SpoolQueue(spool, batch=self.options.batch_size, flush=self.options.flush_ms / 1000)
             udp, tcp = await self._bind()
-            self._stream = await loop.run_in_executor(
-                self._writer,
-                functools.partial(
-                    StreamIngest, self.ingestor, self.profile, self.input_name, actor=self.actor, identity="run"
-                ),
-            )
+            if self._spool is not None:
+                self._stream = await loop.run_in_executor(
+                    self._writer, functools.partial(self._spooled_stream, self._spool, state.run_id)
+                )
+                assert isinstance(self._buffer, SpoolQueue)
+                self._buffer.start()
+                self.stats.recovered = self._spool.synced - self._spool.committed
+                if self.stats.recovered:
+                    self._say(
+                        f"the spool holds {self.stats.recovered:,} messages not stored yet: they are stored first"
+                    )
+            else:
+                self._stream = await loop.run_in_executor(
+                    self._writer,
+                    functools.partial(
+                        StreamIngest, self.ingestor, self.profile, self.input_name, actor=self.actor, identity="run"
+                    ),
+                )
             self.run_id = self._stream.run_id
             if ready is not None:
                 ready(self)
@@ -509,7 +611,36 @@ class SyslogListener:
         finally:
             if udp is not None or tcp is not None:
                 await self._close_intake(udp, tcp)
+            self._buffer.close()
             self._writer.shutdown(wait=not self.hung, cancel_futures=self.hung)
+            if self._spool is not None:
+                self._spool.close()
+
+    def _spooled_stream(self, spool: Spool, run_id: int | None) -> SpooledStream:
+        """Open the run (writer thread). It continues the run named in the spool's state: from that
+        run's checkpoint, committed with its events (the state file is written after and may lag)."""
+        # the run's fingerprint names its spool (a file's would be "<n>:<sha256>", a push's "body:…")
+        mark = "spool:" + hashlib.sha256(str(spool.directory.resolve()).encode()).hexdigest()[:40]
+        earlier: dict[str, Any] | None = None
+        if run_id is not None:
+            with self.ingestor.engine.connect() as conn:
+                earlier = repository.run_checkpoint(conn, self.ingestor.municipality_code, run_id)
+        if earlier is not None and (earlier["fingerprint"] != mark or earlier["source"] != self.profile.source_name):
+            earlier = None  # another store or another source: replay what is kept (nothing is stored twice)
+        if earlier is not None:
+            spool.resume_at(int(earlier["position"] or 0))
+        stream = SpooledStream(
+            self.ingestor,
+            self.profile,
+            self.input_name,
+            actor=self.actor,
+            mark=mark,
+            position=spool.committed,
+            window=earlier["identity_window"] if earlier is not None else None,
+            interrupted=int(earlier["id"]) if earlier is not None and earlier["status"] == "running" else None,
+        )
+        spool.save_state(stream.run_id)
+        return stream
 
     @property
     def input_name(self) -> str:
@@ -619,19 +750,26 @@ class SyslogListener:
             batch = await self._buffer.take(self.options.batch_size, linger)
             if batch is None:
                 return
-            await self._write(batch)
+            await self._write(batch, self._buffer.taken_end if isinstance(self._buffer, SpoolQueue) else None)
 
-    async def _write(self, batch: list[str]) -> None:
+    async def _write(self, batch: list[str], end: int | None = None) -> None:
         """Store one batch. On a database error retry it (it stores nothing twice) until it works or a
         second stop gives up on it; a write that hangs is given up on too, and the listener is then
-        :attr:`hung`: that batch and the rest are counted as not stored."""
+        :attr:`hung`: that batch and the rest are counted as not stored. With a spool, ``end`` is the
+        spool record after the batch; what is not stored stays in the spool for the next start."""
         delay = 0.5
+        loop = asyncio.get_running_loop()
         while True:
-            if self.hung:
+            if self.hung or self._gave_up:
                 self.stats.unsaved += len(batch)
                 self._changed_now()
                 return
-            future = asyncio.get_running_loop().run_in_executor(self._writer, self._stream.ingest, batch)
+            if end is not None:
+                assert isinstance(self._stream, SpooledStream)
+                call = functools.partial(self._stream.ingest_until, batch, end)
+            else:
+                call = functools.partial(self._stream.ingest, batch)
+            future = loop.run_in_executor(self._writer, call)
             self.stats.in_flight = len(batch)
             self._changed_now()
             finished = await self._finishes(future)
@@ -651,12 +789,17 @@ class SyslogListener:
                     delay = min(delay * 2, MAX_RETRY_SECONDS)
                     continue
                 self.stats.unsaved += len(batch)
+                self._gave_up = self._spool is not None
                 self._changed_now()
                 return
             except Exception:
                 self.stats.unsaved += len(batch)
                 raise
             break
+        if end is not None and self._spool is not None:
+            await loop.run_in_executor(self._writer, functools.partial(self._spool.commit, end, self.run_id))
+            assert isinstance(self._buffer, SpoolQueue)
+            self._buffer.freed()
         stats = self.stats
         stats.batches += 1
         stats.read += done.read

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from auditd.events.models import IngestRun, QuarantinedRecord, Source
 from auditd.store.base import table_of
@@ -127,3 +127,15 @@ def quarantine_counts(connection: Connection, municipality_code: str, *, source:
         stmt = stmt.where(QuarantinedRecord.source == source)
     stmt = stmt.group_by(QuarantinedRecord.reason_code).order_by(func.count().desc(), QuarantinedRecord.reason_code)
     return {str(code): int(n) for code, n in connection.execute(stmt)}
+
+
+# -- a push's Idempotency-Key lock (PostgreSQL) ------------------------------------------------------------
+
+
+def try_advisory_lock(connection: Connection, number: int) -> bool:
+    """Take session-level advisory lock ``number`` if free; it is released when the session ends."""
+    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:n)"), {"n": number}).scalar_one())
+
+
+def advisory_unlock(connection: Connection, number: int) -> None:
+    connection.execute(text("SELECT pg_advisory_unlock(:n)"), {"n": number})

@@ -47,6 +47,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "the body is larger than the limit (or has too many lines)",
         415: "not a raw body of records (a form upload, an unknown charset)",
         422: "the request or its body cannot be used as it is",
+        503: "the database cannot be reached just now: retry after `Retry-After` seconds",
     }
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
 
@@ -70,9 +71,10 @@ def push_source(
     engine: EngineDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> service.PushSource:
-    return service.authenticate_push(
-        engine, source, credentials.credentials if credentials else None, client=_client(request)
-    )
+    with service.store_errors():
+        return service.authenticate_push(
+            engine, source, credentials.credentials if credentials else None, client=_client(request)
+        )
 
 
 async def push_body(request: Request, settings: SettingsDep) -> bytes:
@@ -104,7 +106,7 @@ _RECORDS_BODY = {
     "/ingest/{source}",
     summary="Push operation-log records of a source (bearer token of that source)",
     response_model=PushResult,
-    responses=_errors(401, 409, 413, 415, 422),
+    responses=_errors(401, 409, 413, 415, 422, 503),
     openapi_extra=_RECORDS_BODY,
 )
 def push(
@@ -126,15 +128,16 @@ def push(
     masked and residents pseudonymised, bad records are quarantined with the reason. The whole push
     is one transaction. The answer counts what happened; `Idempotent-Replayed: true` marks a stored
     answer returned for a repeated `Idempotency-Key`."""
-    outcome = service.push(
-        engine,
-        settings,
-        source,
-        body,
-        content_type=request.headers.get("content-type"),
-        idempotency_key=idempotency_key,
-        client=_client(request),
-    )
+    with service.store_errors():
+        outcome = service.push(
+            engine,
+            settings,
+            source,
+            body,
+            content_type=request.headers.get("content-type"),
+            idempotency_key=idempotency_key,
+            client=_client(request),
+        )
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return outcome.result

@@ -10,12 +10,17 @@ quarantine and the run's counters together), so :func:`push` takes the engine.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import fcntl
 import hashlib
 import hmac
 import io
+import os
 import re
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from auditd.auth.schemas import Principal
 from auditd.dashboard.service import SILENT_AFTER
@@ -32,6 +38,7 @@ from auditd.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
+    StoreUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -62,9 +69,14 @@ TOKEN_BYTES = 32
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Printable ASCII without spaces, short enough for ``push:<source>:<key>`` to fit ``ingest_runs.input``.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
-#: A run with the same Idempotency-Key that is younger than this is taken to be still in progress (409);
-#: an older one was abandoned (its process died) and the push is read again, which stores nothing twice.
-RUNNING_GRACE = timedelta(minutes=10)
+#: A push holds a lock on its Idempotency-Key while it runs (see :func:`key_lock`), so a retry knows
+#: whether the first request is still being processed (409) or died with its process (read it again,
+#: which stores nothing twice). Only a run left "running" without its body's fingerprint falls back to
+#: its age: the fingerprint is recorded right after the run is opened, so such a run younger than this
+#: may be a request in that instant (409), and an older one died there (read it again).
+RUNNING_GRACE = timedelta(minutes=1)
+#: Seconds a sender is told to wait (``Retry-After``) when the database cannot be reached.
+RETRY_AFTER_SECONDS = 30
 
 DEFAULT_PUSH_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_PUSH_MAX_LINES = 200_000
@@ -480,11 +492,29 @@ def push(
             )
         input_name = f"push:{source.name}:{idempotency_key}"
     digest = "body:" + hashlib.sha256(body).hexdigest()
-    if idempotency_key is not None:
+    if idempotency_key is None:
+        return _store_push(engine, settings, source, body, charset, input_name, digest)
+    with key_lock(engine, settings, f"{source.municipality_code}\x1f{input_name}") as mine:
+        if not mine:
+            raise Conflict(
+                "a request with this Idempotency-Key is still being processed",
+                hint="retry in a moment: the answer of the first request will be returned",
+            )
         earlier = _earlier_push(engine, source, input_name, digest)
         if earlier is not None:
             return PushOutcome(_replay(engine, source, earlier, idempotency_key, client), replayed=True)
+        return _store_push(engine, settings, source, body, charset, input_name, digest)
 
+
+def _store_push(
+    engine: Engine,
+    settings: Settings,
+    source: PushSource,
+    body: bytes,
+    charset: str | None,
+    input_name: str,
+    digest: str,
+) -> PushOutcome:
     profile = _push_profile(source)
     framed = frame_body(body, charset or profile.encoding, profile)
     if not framed.has_records and not framed.rejects:
@@ -505,6 +535,72 @@ def push(
     return PushOutcome(_result_of(stream.close()))
 
 
+_HELD_HERE: set[str] = set()
+_HELD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def key_lock(engine: Engine, settings: Settings, key: str) -> Iterator[bool]:
+    """Hold a lock on ``key`` while a push runs; yields ``False`` if another request holds it.
+
+    The lock goes with the process that holds it, however it ends (killed included): on PostgreSQL an
+    advisory lock of a connection kept for the push, released when its session ends; on SQLite (one
+    machine) a POSIX byte-range lock in ``<data_dir>/locks/push.lock``, released by the kernel. Threads
+    of one process are kept apart by a set, as POSIX locks do not tell them apart.
+    """
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    with _HELD_LOCK:
+        if key in _HELD_HERE:
+            yield False
+            return
+        _HELD_HERE.add(key)
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                got = repository.try_advisory_lock(conn, number)
+                conn.commit()
+                try:
+                    yield got
+                finally:
+                    if got:
+                        repository.advisory_unlock(conn, number)
+                        conn.commit()
+            return
+        folder = settings.data_dir / "locks"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder / "push.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        offset = number & 0x7FFF_FFFF_FFFF
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+        finally:
+            os.close(fd)
+    finally:
+        with _HELD_LOCK:
+            _HELD_HERE.discard(key)
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """A database that cannot be reached (down, restarting, refusing connections, locked) is a 503 with
+    ``Retry-After``, not a 500: the sender keeps the records and tries again later."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(
+            "the database cannot be reached just now",
+            hint="send the same request again later, with the same Idempotency-Key: nothing is stored twice",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
+
+
 def _earlier_push(engine: Engine, source: PushSource, input_name: str, digest: str) -> dict[str, Any] | None:
     """The completed run a request with this Idempotency-Key already made, or None to ingest now."""
     with engine.connect() as connection:
@@ -518,6 +614,8 @@ def _earlier_push(engine: Engine, source: PushSource, input_name: str, digest: s
         )
     if earlier["status"] == "completed":
         return earlier
+    if earlier["fingerprint"] is not None:
+        return None  # its request held the key's lock, which is free: that process died. Read it again.
     if earlier["status"] == "running" and earlier["started_at"] > datetime.now(UTC) - RUNNING_GRACE:
         raise Conflict(
             "a request with this Idempotency-Key is still being processed",
