@@ -101,6 +101,23 @@ class Settings(BaseSettings):
         description="what the personnel feed (transfers, retirements) does to an active grant that lapses: "
         "suspend it, or only flag it for a person to decide",
     )
+    # -- recertification campaigns (auditd.rights.campaigns; see docs/rights.md)
+    recert_open_on: str | None = Field(
+        "04-15",
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD: the yearly recertification campaign (権限表の見直し) opens on this day; empty: never",
+    )
+    recert_days: int = Field(30, ge=1, le=365, description="days from a campaign's opening to its deadline")
+    recert_usage_months: int = Field(
+        3, ge=1, le=24, description="months of use (account_days) shown next to each grant under review"
+    )
+    recert_remind_days: int = Field(
+        7, ge=0, le=90, description="section heads with undecided items are reminded this many days before the deadline"
+    )
+    recert_escalate_days: int = Field(
+        0, ge=0, le=90, description="non-responders are escalated to the officers this many days after the deadline"
+    )
+    # -- end recertification campaigns
     policy_dir: Path | None = Field(
         None, description="a directory of policy YAML files that override the built-in defaults (see docs/policies.md)"
     )

@@ -7,15 +7,17 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import pyotp
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from auditd.auth import repository as users_repo
 from auditd.auth.models import PlatformRole
+from auditd.auth.schemas import Principal
 from auditd.auth.service import create_user, enrol_totp
 from auditd.demo.generator import Manifest, generate_city
 from auditd.demo.incidents import Incident
@@ -23,7 +25,10 @@ from auditd.demo.world import CityConfig
 from auditd.errors import NotFound
 from auditd.pipeline import PipelineContext, StepResult, run_pipeline
 from auditd.privacy.vault import Vault
+from auditd.reference.models import Staff
 from auditd.reference.repository import ensure_municipality
+from auditd.rights import contracts
+from auditd.rights.schemas import ContractIn, ContractOperatorIn
 from auditd.settings import Settings
 from auditd.store import migrate
 from auditd.store.db import make_session_factory, session_scope
@@ -132,9 +137,46 @@ def run_demo(settings: Settings, engine: Engine, config: CityConfig, console: Co
         actor="demo",
     )
     steps = run_pipeline(context)
+    demo_contracts(engine, config.municipality_code)
     username, password = demo_credentials(settings)
     secret = ensure_demo_user(engine, settings, username, password)
     return DemoResult(manifest, steps, username, password, secret, time.perf_counter() - started)
+
+
+#: The demo's outsourcing contract (委託契約): its data-entry operators work weekdays 08:30–17:30 for 市民税課.
+DEMO_CONTRACT = "DEMO-委託-001"
+
+
+def demo_contracts(engine: Engine, municipality_code: str) -> None:
+    """The contract the demo's contractor operators work under, with their pledge, recorded once: from
+    the staff feed's pledge day to the end of the next fiscal year, so that their grants stay in force."""
+    now = datetime.now(UTC)
+    principal = Principal(None, "demo", "demo", PlatformRole.OFFICER, municipality_code)
+    with engine.begin() as connection:
+        operators = connection.execute(
+            select(Staff.staff_id, Staff.contractor, Staff.pledge_date).where(
+                Staff.municipality_code == municipality_code, Staff.employment == "contractor"
+            )
+        ).all()
+        if not operators:
+            return
+        try:
+            contract_id = contracts.find(connection, principal, DEMO_CONTRACT).contract.id
+        except NotFound:
+            first = min(o.pledge_date or now.date() for o in operators)
+            wanted = ContractIn(
+                contractor=operators[0].contractor or "委託業者",
+                contract_number=DEMO_CONTRACT,
+                valid_from=first,
+                valid_to=date(now.year + (2 if now.month >= 4 else 1), 4, 1),
+                window_start=dt_time(8, 30),
+                window_end=dt_time(17, 30),
+                sections=["1101"],
+            )
+            contract_id = contracts.add_contract(connection, principal, wanted, now=now, client="demo").id
+            for o in operators:
+                wanted_operator = ContractOperatorIn(staff_id=o.staff_id, pledge_date=o.pledge_date)
+                contracts.assign(connection, principal, contract_id, wanted_operator, now=now, client="demo")
 
 
 def truth_summary(manifest: Manifest) -> list[str]:

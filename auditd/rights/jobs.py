@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from auditd.rights import service
+from auditd.rights import campaigns, service
 from auditd.scheduler.service import JobSpec
 from auditd.settings import Settings
 
@@ -43,5 +43,33 @@ def jobs() -> list[JobSpec]:
             cron={"hour": 6, "minute": 0},
             timezone="Asia/Tokyo",
             run=apply_personnel_job,
-        )
+        ),
+        # -- recertification campaigns
+        JobSpec(
+            id="rights.recertification",
+            title="Recertification campaigns: open the yearly one, remind, flag at the deadline, escalate",
+            cron={"hour": 7, "minute": 0},
+            timezone="Asia/Tokyo",
+            run=recertification_job,
+        ),
     ]
+
+
+# -- recertification campaigns
+
+
+def recertification_job(settings: Settings, engine: Engine) -> str:
+    """One pass of :func:`auditd.rights.campaigns.run_day` as of today (Japan time): idempotent."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        result = campaigns.run_day(
+            connection, settings, settings.municipality_code, today=service.today_in(settings, now), now=now
+        )
+    opened = f"campaign {result.opened} opened, " if result.opened else ""
+    return (
+        f"{result.day.isoformat()}: {opened}{len(result.reminded)} sections reminded, {result.flagged} items flagged, "
+        f"{len(result.escalated)} sections escalated, {result.mails} mails queued"
+    )
+
+
+# -- end recertification campaigns

@@ -4,7 +4,7 @@ section head is narrowed to the staff of their own section; routes never add the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    case,
     exists,
     func,
     insert,
@@ -27,7 +28,7 @@ from auditd.auth.schemas import Principal
 from auditd.events.models import AccountDay, Event
 from auditd.reference.models import Account, Grant, Section, Staff, StaffAssignment
 from auditd.reference.repository import bump_generation, valid_on
-from auditd.rights.models import GrantEvent, GrantRequest
+from auditd.rights.models import Contract, ContractOperator, GrantEvent, GrantRequest
 from auditd.store.base import table_of
 from auditd.store.sql import local_day, local_hour
 
@@ -775,3 +776,240 @@ def dormant_accounts_by_day(
         .subquery()
     )
     return _dormant(connection, municipality_code, last_login, last_login.c.last_login <= before, today, limit)
+
+
+# -- ledger (権限管理表 import and export) ----------------------------------------------------------------
+
+
+def ledger_rows(connection: Connection, municipality_code: str, on: date | None, today: date) -> list[dict[str, Any]]:
+    """The grants of the 権限管理表 with their account and holder: every grant not revoked, or with
+    ``on`` those in force that day (started, not ended, not suspended or revoked before it); the
+    holder's section on ``on`` (else ``today``). Ordered by account, start, id."""
+    stmt = (
+        select(
+            Grant.id,
+            Grant.user_id,
+            Grant.role,
+            Grant.valid_from,
+            Grant.valid_to,
+            Grant.status,
+            Grant.approver,
+            Grant.origin,
+            _Holder.staff_id,
+            _Holder.kind,
+            _Holder.note,
+            Staff.name,
+            current_section(municipality_code, _Holder.staff_id, on or today).label("section_code"),
+        )
+        .outerjoin(
+            _Holder, and_(_Holder.municipality_code == Grant.municipality_code, _Holder.user_id == Grant.user_id)
+        )
+        .outerjoin(
+            Staff, and_(Staff.municipality_code == _Holder.municipality_code, Staff.staff_id == _Holder.staff_id)
+        )
+        .where(Grant.municipality_code == municipality_code)
+    )
+    if on is None:
+        stmt = stmt.where(Grant.status != "revoked")
+    else:
+        stmt = stmt.where(
+            valid_on(Grant.valid_from, Grant.valid_to, on),
+            or_(Grant.status == "active", Grant.ended_on > on),
+        )
+    stmt = stmt.order_by(Grant.user_id, Grant.valid_from, Grant.id)
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> list[list[str]]:
+    ids = sorted(set(values))
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def accounts_of(connection: Connection, municipality_code: str, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The accounts among ``user_ids``, by account."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(user_ids):
+        stmt = select(table_of(Account)).where(
+            Account.municipality_code == municipality_code, Account.user_id.in_(chunk)
+        )
+        found.update({str(row.user_id): dict(row._mapping) for row in connection.execute(stmt)})
+    return found
+
+
+def staff_of(connection: Connection, municipality_code: str, staff_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The people among ``staff_ids`` on the personnel register, by staff id."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(staff_ids):
+        stmt = select(Staff.staff_id, Staff.name, Staff.employment, Staff.retired_on).where(
+            Staff.municipality_code == municipality_code, Staff.staff_id.in_(chunk)
+        )
+        found.update({str(row.staff_id): dict(row._mapping) for row in connection.execute(stmt)})
+    return found
+
+
+def grants_of(connection: Connection, municipality_code: str, user_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Every grant of the accounts ``user_ids`` (any status), oldest first."""
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(user_ids):
+        stmt = (
+            select(table_of(Grant))
+            .where(Grant.municipality_code == municipality_code, Grant.user_id.in_(chunk))
+            .order_by(Grant.id)
+        )
+        rows.extend(dict(row._mapping) for row in connection.execute(stmt))
+    return rows
+
+
+def set_grant_end(connection: Connection, municipality_code: str, grant_id: int, valid_to: date | None) -> None:
+    connection.execute(
+        update(Grant)
+        .where(Grant.municipality_code == municipality_code, Grant.id == grant_id)
+        .values(valid_to=valid_to)
+    )
+    bump_generation(connection, municipality_code)
+
+
+# -- contractors (委託業者の作業者名簿) -------------------------------------------------------------------
+
+
+def add_contract(connection: Connection, **values: Any) -> int:
+    return int(connection.execute(insert(Contract).values(**values).returning(Contract.id)).scalar_one())
+
+
+def contract_by(connection: Connection, municipality_code: str, **where: Any) -> dict[str, Any] | None:
+    """The contract with ``id`` or ``contract_number`` as given, or None."""
+    table = table_of(Contract)
+    stmt = select(table).where(table.c.municipality_code == municipality_code)
+    for name, value in where.items():
+        stmt = stmt.where(table.c[name] == value)
+    row = connection.execute(stmt).first()
+    return None if row is None else dict(row._mapping)
+
+
+def contracts(connection: Connection, municipality_code: str, on: date | None, limit: int) -> list[dict[str, Any]]:
+    """Contracts, the latest start first; with ``on`` only those in force that day."""
+    table = table_of(Contract)
+    stmt = select(table).where(table.c.municipality_code == municipality_code)
+    if on is not None:
+        stmt = stmt.where(table.c.valid_from <= on, table.c.valid_to > on)
+    stmt = stmt.order_by(table.c.valid_from.desc(), table.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def contract_operators(connection: Connection, municipality_code: str, contract_id: int) -> list[dict[str, Any]]:
+    """The people working under a contract, with their pledge day and name, by staff id."""
+    stmt = (
+        select(ContractOperator.staff_id, ContractOperator.contract_id, ContractOperator.pledge_date, Staff.name)
+        .outerjoin(
+            Staff,
+            and_(
+                Staff.municipality_code == ContractOperator.municipality_code,
+                Staff.staff_id == ContractOperator.staff_id,
+            ),
+        )
+        .where(ContractOperator.municipality_code == municipality_code, ContractOperator.contract_id == contract_id)
+        .order_by(ContractOperator.staff_id)
+    )
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def save_contract_operator(
+    connection: Connection, municipality_code: str, contract_id: int, staff_id: str, **values: Any
+) -> bool:
+    """Put a person under a contract, or update their pledge day; True when they were not under it yet."""
+    done = connection.execute(
+        update(ContractOperator)
+        .where(
+            ContractOperator.municipality_code == municipality_code,
+            ContractOperator.contract_id == contract_id,
+            ContractOperator.staff_id == staff_id,
+        )
+        .values(**values)
+    )
+    if done.rowcount:
+        return False
+    connection.execute(
+        insert(ContractOperator).values(
+            municipality_code=municipality_code, contract_id=contract_id, staff_id=staff_id, **values
+        )
+    )
+    return True
+
+
+def contracts_of_staff(connection: Connection, municipality_code: str, staff_id: str) -> list[dict[str, Any]]:
+    """The contracts a person works (or worked) under, with their pledge day, the latest start first."""
+    stmt = (
+        select(*table_of(Contract).c, ContractOperator.pledge_date)
+        .join(
+            ContractOperator,
+            and_(
+                ContractOperator.municipality_code == Contract.municipality_code,
+                ContractOperator.contract_id == Contract.id,
+            ),
+        )
+        .where(Contract.municipality_code == municipality_code, ContractOperator.staff_id == staff_id)
+        .order_by(Contract.valid_from.desc(), Contract.id.desc())
+    )
+    return [dict(row._mapping) for row in connection.execute(stmt)]
+
+
+def staff_row(connection: Connection, municipality_code: str, staff_id: str) -> dict[str, Any] | None:
+    stmt = select(Staff.staff_id, Staff.name, Staff.employment, Staff.contractor, Staff.pledge_date).where(
+        Staff.municipality_code == municipality_code, Staff.staff_id == staff_id
+    )
+    row = connection.execute(stmt).first()
+    return None if row is None else dict(row._mapping)
+
+
+def contract_ends_frame(connection: Connection, municipality_code: str, on: date) -> pd.DataFrame:
+    """The people on the contractor roster with no contract in force on ``on`` and the day their last
+    contract ended by then (``ended_on``: its exclusive end, the first day without a contract)."""
+    stmt = (
+        select(
+            ContractOperator.staff_id,
+            func.max(Contract.valid_to).label("ended_on"),
+            func.sum(case((valid_on(Contract.valid_from, Contract.valid_to, on), 1), else_=0)).label("in_force"),
+        )
+        .join(
+            Contract,
+            and_(
+                Contract.municipality_code == ContractOperator.municipality_code,
+                Contract.id == ContractOperator.contract_id,
+            ),
+        )
+        .where(ContractOperator.municipality_code == municipality_code, Contract.valid_from <= on)
+        .group_by(ContractOperator.staff_id)
+    )
+    frame = pd.DataFrame(connection.execute(stmt).all(), columns=["staff_id", "ended_on", "in_force"])
+    frame = frame[(frame["in_force"].fillna(0) == 0) & (frame["ended_on"] <= on)]
+    return frame[["staff_id", "ended_on"]].reset_index(drop=True)
+
+
+# -- dormant accounts from the rollup ------------------------------------------------------------------
+
+
+def last_logins_on(
+    connection: Connection, municipality_code: str, account_days: Sequence[tuple[str, date]], tz: Any
+) -> dict[str, datetime]:
+    """The last successful login of each account on its given day (``tz`` days): read through
+    ``ix_events_user_ts`` one account-day at a time (OR-ed in chunks), so the work is bounded by
+    those days' events of those accounts."""
+    found: dict[str, datetime] = {}
+    pairs = list(account_days)
+    for start in range(0, len(pairs), 100):
+        ranges = []
+        for user_id, day in pairs[start : start + 100]:
+            first = datetime.combine(day, time(0), tzinfo=tz)
+            ranges.append(and_(Event.user_id == user_id, Event.ts >= first, Event.ts < first + timedelta(days=1)))
+        stmt = (
+            select(Event.user_id, func.max(Event.ts))
+            .where(
+                Event.municipality_code == municipality_code,
+                or_(*ranges),
+                Event.action == "login",
+                Event.result == "success",
+            )
+            .group_by(Event.user_id)
+        )
+        found.update({str(user_id): ts for user_id, ts in connection.execute(stmt) if ts is not None})
+    return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -22,7 +22,7 @@ from auditd import registry
 from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
 from auditd.errors import ConfigError, Conflict, Forbidden, NotFound, ValidationFailed
-from auditd.rights import repository
+from auditd.rights import contracts, repository
 from auditd.rights.schemas import (
     AccountIn,
     AccountOut,
@@ -45,6 +45,9 @@ from auditd.rights.schemas import (
 )
 from auditd.settings import Settings
 from auditd.trail.service import record
+
+#: The days of the ``account_days`` rollup are Japan days (UTC+9, no daylight saving).
+ROLLUP_TZ = timezone(timedelta(hours=9))
 
 #: Role name → sections whose staff may hold it (empty: any section).
 RoleCatalog = Mapping[str, tuple[str, ...]]
@@ -270,13 +273,20 @@ def approve_request(
             f"role {request['role']!r} is no longer in the policy in force / 役割がポリシーから削除されています",
             hint="reject the request and ask again with a current role",
         )
+    # -- contractors: a contractor's grant needs a contract and a pledge, and ends with the contract
+    valid_to, refusal = contracts.cap_for_account(
+        connection, mc, request["user_id"], request["valid_from"], request["valid_to"]
+    )
+    if refusal:
+        raise Conflict(refusal, hint="record the contract and the pledge: auditd rights contract add / assign")
+    # -- end contractors
     grant_id = repository.add_grant(
         connection,
         municipality_code=mc,
         user_id=request["user_id"],
         role=request["role"],
         valid_from=request["valid_from"],
-        valid_to=request["valid_to"],
+        valid_to=valid_to,
         approver=principal.username[:64],
         status="active",
         origin="api",
@@ -472,7 +482,11 @@ def save_account(
 
 
 def lapsed_grants(
-    grants: pd.DataFrame, retirements: pd.DataFrame, assignments: pd.DataFrame, roles: RoleCatalog
+    grants: pd.DataFrame,
+    retirements: pd.DataFrame,
+    assignments: pd.DataFrame,
+    roles: RoleCatalog,
+    contract_ends: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Which active grants the personnel register makes lapse, from when and why (vectorised).
 
@@ -480,7 +494,9 @@ def lapsed_grants(
     - a transfer: the holder's current assignment is in a section the role does not list (roles that
       list no section are held anywhere), from the day of that assignment (or the grant's start, if
       later: a grant given to someone already elsewhere lapses at once).
-    Where both apply, the earlier day counts.
+    - a contract's end (``contract_ends``: staff_id, ended_on, the roster's people without a
+      contract in force), from the day it ended (or the grant's start, if later).
+    Where several apply, the earlier day counts.
     """
     columns = ["grant_id", "user_id", "role", "staff_id", "cause", "effective_on", "section_code"]
     if grants.empty:
@@ -502,6 +518,13 @@ def lapsed_grants(
     if not moved.empty:
         effective = moved[["assigned_from", "valid_from"]].max(axis=1)
         found.append(moved.assign(cause="transfer", effective_on=effective))
+    # -- contractors
+    if contract_ends is not None and not contract_ends.empty:
+        ended = grants.merge(contract_ends, on="staff_id")
+        if not ended.empty:
+            effective = pd.concat([ended["ended_on"], ended["valid_from"]], axis=1).max(axis=1)
+            found.append(ended.assign(cause="contract_end", effective_on=effective, section_code=None))
+    # -- end contractors
     if not found:
         return pd.DataFrame(columns=columns)
     lapsed = pd.concat([f[columns] for f in found], ignore_index=True)
@@ -521,10 +544,10 @@ def apply_personnel(
     client: str | None = None,
 ) -> PersonnelResult:
     """Suspend (or, with ``AUDITD_RIGHTS_PERSONNEL_ACTION=flag``, only flag) the active grants that
-    the personnel register as of ``on`` makes lapse: transfers out of the role's sections and
-    retirements. Each is one ``grant_events`` row with the effective day; the run is one trail entry.
-    Running it again changes nothing: suspended grants are no longer active, flagged ones are not
-    flagged twice for the same day."""
+    the personnel register as of ``on`` makes lapse: transfers out of the role's sections,
+    retirements, and contracts ended (the contractor roster). Each is one ``grant_events`` row with
+    the effective day; the run is one trail entry. Running it again changes nothing: suspended
+    grants are no longer active, flagged ones are not flagged twice for the same day."""
     mode = settings.rights_personnel_action
     grants = repository.active_grants_frame(connection, municipality_code, on)
     lapsed = lapsed_grants(
@@ -532,6 +555,7 @@ def apply_personnel(
         repository.retirements_frame(connection, municipality_code, on),
         repository.assignments_on_frame(connection, municipality_code, on),
         roles,
+        repository.contract_ends_frame(connection, municipality_code, on),  # -- contractors
     )
     action = "suspended" if mode == "suspend" else "flagged"
     if mode == "flag" and not lapsed.empty:
@@ -555,6 +579,7 @@ def apply_personnel(
     reasons = {
         "transfer": "異動により役割の所属外 / transferred out of the role's sections",
         "retirement": "退職 / retired",
+        "contract_end": "委託契約の終了 / the contract ended",  # -- contractors
     }
     repository.add_events(
         connection,
@@ -610,10 +635,34 @@ def revocation_lag(connection: Connection, settings: Settings, principal: Princi
 def dormant(
     connection: Connection, principal: Principal, *, days: int, now: datetime, today: date, limit: int
 ) -> DormantList:
-    """Accounts in use without a successful login in the last ``days`` days."""
+    """Accounts in use without a successful login in the last ``days`` days (last login before
+    ``now - days``), the longest idle first.
+
+    Read from the ``account_days`` rollup rather than by grouping every login event ever stored: an
+    account whose last login day is before the Japan day of ``since`` is idle, one whose last login
+    day is later is not, and only those whose last login fell on that very day are decided by their
+    events of that day (``ix_events_user_ts``). ``last_login`` is then the exact instant, read the
+    same way from the last login day of each account listed. The answer is what grouping the login
+    events gives (:func:`repository.dormant_accounts`), at a cost bounded by the accounts."""
+    mc = principal.municipality_code
     since = now - timedelta(days=days)
-    rows = repository.dormant_accounts(connection, principal.municipality_code, since, today, limit)
-    return DormantList(days=days, since=since, accounts=[DormantAccount.model_validate(r) for r in rows])
+    since_day = since.astimezone(ROLLUP_TZ).date()
+    fetch = limit
+    while True:
+        rows = repository.dormant_accounts_by_day(connection, mc, since_day, today, fetch)
+        last = repository.last_logins_on(
+            connection, mc, [(r["user_id"], r["last_login"]) for r in rows if r["last_login"] is not None], ROLLUP_TZ
+        )
+        kept = []
+        for row in rows:
+            exact = last.get(row["user_id"]) if row["last_login"] is not None else None
+            if row["last_login"] is not None and (exact is None or exact >= since):
+                continue  # its last login day is that of ``since`` but the login came after it (or no event)
+            kept.append({**row, "last_login": exact})
+        if len(kept) >= limit or len(rows) < fetch:
+            break
+        fetch *= 2  # some of the day of ``since`` were not idle: read further
+    return DormantList(days=days, since=since, accounts=[DormantAccount.model_validate(r) for r in kept[:limit]])
 
 
 # -- reads of the dashboard's 職員 page ---------------------------------------------------------------------

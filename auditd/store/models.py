@@ -91,5 +91,5 @@ __all__ = [
 #: Tables whose rows are never updated or deleted (enforced by triggers created in migrations).
 APPEND_ONLY_TABLES = (
     "events", "trail", "grant_events", "alert_case_events", "pia_reviews", "attestations",
-    "event_archives", "event_archive_batches", "event_archive_actions",
+    "event_archives", "event_archive_batches", "event_archive_actions", "recert_events",
 )  # fmt: skip

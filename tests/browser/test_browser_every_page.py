@@ -23,7 +23,7 @@ NAV = {
     "officer": ["/", "/cases", "/reports", "/staff", "/rights", "/residents", "/trail", "/ingest", "/policy"],
     "auditor": ["/", "/cases", "/reports", "/staff", "/rights", "/trail", "/ingest", "/policy"],
     "section_head": ["/", "/cases", "/staff", "/rights", "/policy"],
-    "admin": ["/", "/ingest", "/policy"],
+    "admin": ["/", "/rights/accounts", "/ingest", "/policy"],
 }
 ALL_PAGES = [
     "/",
@@ -31,6 +31,7 @@ ALL_PAGES = [
     "/reports",
     "/staff",
     "/rights",
+    "/rights/accounts",
     "/residents",
     "/trail",
     "/ingest",
@@ -45,6 +46,7 @@ HEADINGS = {
     "/reports": ("レポート", "#make-monthly"),
     "/staff": ("職員", "#staff tbody tr"),
     "/rights": ("権限管理", "#grant-list tbody tr"),
+    "/rights/accounts": ("操作者アカウント", "#accounts tbody tr"),
     "/residents": ("住民アクセス履歴", "#res-lookup"),
     "/trail": ("監査証跡", "#trail tbody tr"),
     "/ingest": ("取込", "#sources tbody tr"),
@@ -117,6 +119,10 @@ def details(live: LiveServer) -> dict[str, tuple[str, str]]:
         f"/residents/{subject}": ("住民アクセス履歴", "#res-table tbody tr"),
         f"/policy/diff?a={version}&b={version}": ("ポリシーの版の差分", "#diff"),
         "/ingest/quarantine": HEADINGS["/ingest/quarantine"],
+        "/rights/accounts": HEADINGS["/rights/accounts"],
+        "/rights/ledger": ("権限管理表", "#export-form"),
+        "/rights/contracts": ("委託契約と作業者", "#add-contract"),
+        "/suppressions": ("抑制", "#suppressions"),
     }
 
 

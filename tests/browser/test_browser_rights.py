@@ -34,12 +34,14 @@ def principal(live: LiveServer, role: str) -> Principal:
 
 
 def accounts_of_1101(live: LiveServer) -> list[str]:
-    """Personal accounts of section 1101's staff without the role, in use today: the last two are this
-    test's (the page tour reads the first)."""
+    """Personal accounts of section 1101's own staff (a contractor's operator needs a contract) without
+    the role, in use today: the last two are this test's (the page tour reads the first)."""
     rows = live.rows(
         "SELECT DISTINCT a.user_id FROM accounts a JOIN staff_assignments s"
         " ON s.municipality_code = a.municipality_code AND s.staff_id = a.staff_id"
+        " JOIN staff p ON p.municipality_code = a.municipality_code AND p.staff_id = a.staff_id"
         " WHERE s.section_code = '1101' AND s.valid_to IS NULL AND a.kind = 'personal' AND a.disabled_on IS NULL"
+        " AND p.employment <> 'contractor'"
         " AND a.user_id NOT IN (SELECT user_id FROM grants WHERE role = :r) ORDER BY a.user_id",
         r=ROLE,
     )

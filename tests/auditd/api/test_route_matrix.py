@@ -91,6 +91,22 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/rights/personnel/apply"): frozenset({OFFICER, API_TOKEN, OFFICER_TOKEN}),
     ("GET", "/api/v1/rights/revocation-lag"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
     ("GET", "/api/v1/rights/dormant"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    # 権限表の見直し (recertification campaigns): read as the grants (section heads: their items); run by
+    # an officer in person; decided by a person (section head of the section, or an officer); the report
+    # for officers and auditors (and systems reading rights)
+    ("POST", "/api/v1/rights/campaigns"): frozenset({OFFICER}),
+    ("GET", "/api/v1/rights/campaigns"): frozenset({OFFICER, SECTION_HEAD, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    ("GET", "/api/v1/rights/campaigns/{campaign_id}"): frozenset(
+        {OFFICER, SECTION_HEAD, AUDITOR, API_TOKEN, OFFICER_TOKEN}
+    ),
+    ("POST", "/api/v1/rights/campaigns/{campaign_id}/items/{item_id}/decision"): frozenset({OFFICER, SECTION_HEAD}),
+    ("POST", "/api/v1/rights/campaigns/{campaign_id}/remind"): frozenset({OFFICER}),
+    ("POST", "/api/v1/rights/campaigns/{campaign_id}/close"): frozenset({OFFICER}),
+    ("GET", "/api/v1/rights/campaigns/{campaign_id}/report"): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}),
+    ("GET", "/api/v1/rights/campaigns/{campaign_id}/report.csv"): frozenset(
+        {OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN}
+    ),
+    # 権限表の見直し — end
     # alerts and cases: read by all who audit (section heads: their section); comments also from systems
     # (ticketing); handling a case and suppressing is an officer's act in person (no token)
     **{("GET", path): CASE_READERS for path in ("/api/v1/alerts", "/api/v1/alerts/{alert_id}", "/api/v1/cases")},
@@ -151,6 +167,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
         ("POST", f"/cases/{{case_id}}/{action}"): frozenset({OFFICER})
         for action in ("assign", "investigate", "close", "reopen", "evidence", "breach/reported")
     },
+    # 抑制 and the breach checklist on the dashboard (auditd/dashboard/router.py): officers, as the API
+    ("POST", "/cases/{case_id}/breach"): frozenset({OFFICER}),
+    ("GET", "/suppressions"): frozenset({OFFICER}),
+    ("POST", "/suppressions"): frozenset({OFFICER}),
+    ("POST", "/suppressions/{suppression_id}/revoke"): frozenset({OFFICER}),
     # 職員 and 権限管理 pages (auditd/rights/pages.py): read as GET /api/v1/rights/grants by people
     # (section heads: their section; administrators see no resident data); deciding as the API's approve
     **{
@@ -158,6 +179,42 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     },
     ("POST", "/rights/requests/{request_id}/approve"): frozenset({OFFICER, SECTION_HEAD}),
     ("POST", "/rights/requests/{request_id}/reject"): frozenset({OFFICER, SECTION_HEAD}),
+    # 権限表の見直し pages: read as the campaigns API by people; run by officers; decided as the API
+    ("GET", "/rights/campaigns/{campaign_id}"): frozenset({OFFICER, AUDITOR, SECTION_HEAD}),
+    ("POST", "/rights/campaigns"): frozenset({OFFICER}),
+    ("POST", "/rights/campaigns/{campaign_id}/remind"): frozenset({OFFICER}),
+    ("POST", "/rights/campaigns/{campaign_id}/close"): frozenset({OFFICER}),
+    ("POST", "/rights/campaigns/{campaign_id}/items/{item_id}/decide"): frozenset({OFFICER, SECTION_HEAD}),
+    # 権限表の見直し pages — end
+    # 権限管理表 (ledger CSV), 委託契約 (contractor roster), 取消 and アカウント forms (auditd/rights/router.py,
+    # auditd/rights/pages.py): the ledger file is exported by officers and auditors and imported by an
+    # officer, in person; contracts read as the grants' audit (no section heads), recorded by officers
+    # (and systems); the pages as the API by people; accounts by officers and administrators (no resident data)
+    ("GET", "/api/v1/rights/ledger.csv"): frozenset({OFFICER, AUDITOR}),
+    ("POST", "/api/v1/rights/ledger"): frozenset({OFFICER}),
+    **{
+        ("GET", path): frozenset({OFFICER, AUDITOR, API_TOKEN, OFFICER_TOKEN})
+        for path in ("/api/v1/rights/contracts", "/api/v1/rights/contracts/{contract_id}")
+    },
+    **{
+        ("POST", path): frozenset({OFFICER, API_TOKEN, OFFICER_TOKEN})
+        for path in ("/api/v1/rights/contracts", "/api/v1/rights/contracts/{contract_id}/operators")
+    },
+    ("POST", "/rights/grants/{grant_id}/revoke"): frozenset({OFFICER, SECTION_HEAD}),
+    ("GET", "/rights/ledger"): frozenset({OFFICER, AUDITOR}),
+    ("POST", "/rights/ledger"): frozenset({OFFICER}),
+    ("GET", "/rights/contracts"): frozenset({OFFICER, AUDITOR}),
+    ("POST", "/rights/contracts"): frozenset({OFFICER}),
+    ("POST", "/rights/contracts/{contract_id}/operators"): frozenset({OFFICER}),
+    **{
+        (method, path): frozenset({OFFICER, ADMIN})
+        for method, path in (
+            ("GET", "/rights/accounts"),
+            ("POST", "/rights/accounts"),
+            ("POST", "/rights/accounts/{user_id}/disable"),
+        )
+    },
+    # 権限管理表, 委託契約, 取消 and アカウント — end
     # 住民アクセス履歴 (reports/resident_pages.py): personal data, an officer in person only (as a
     # disclosure report); 監査証跡 (auditd/trail/pages.py): officers and auditors
     **{

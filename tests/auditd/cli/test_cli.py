@@ -69,6 +69,14 @@ def test_demo_builds_the_city_runs_the_pipeline_and_is_idempotent(
     assert second.returncode == 0, second.stderr
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == events
+        # the contractor operator works under the demo's contract, recorded once, pledge included
+        roster = conn.execute(
+            text(
+                "SELECT c.contract_number, o.staff_id, o.pledge_date FROM contracts c JOIN contract_operators o"
+                " ON o.contract_id = c.id JOIN staff s ON s.staff_id = o.staff_id WHERE s.employment = 'contractor'"
+            )
+        ).all()
+    assert len(roster) == 1 and roster[0][0] == "DEMO-委託-001" and roster[0][2] is not None
     login = json.loads((settings.data_dir / "demo" / "login.json").read_text(encoding="utf-8"))
     assert login["password"] in first.stdout and login["password"] in second.stdout
     assert login["totp_secret"] in first.stdout and login["totp_secret"] in second.stdout, "enrolled once"
