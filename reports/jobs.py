@@ -54,6 +54,43 @@ def first_business_day(connection: Connection, municipality_code: str, first: da
     return first
 
 
+def monthly_due(connection: Connection, municipality_code: str, today: date) -> date:
+    """The day this month's record (of the previous month) is due: the month's first business day."""
+    return first_business_day(connection, municipality_code, today.replace(day=1))
+
+
+def annual_due_of(settings: Settings, fiscal: int) -> date:
+    """The day the self-inspection report of fiscal year ``fiscal`` is due (``report_annual_on``, MM-DD,
+    in the spring after the year ends on 31 March)."""
+    mm, dd = (int(part) for part in settings.report_annual_on.split("-"))
+    return date(fiscal + 1 + (mm < 4), mm, dd)
+
+
+def annual_due(settings: Settings, today: date) -> tuple[int, date]:
+    """The fiscal year that ended on the last 31 March before ``today``, and the day its report is due."""
+    fiscal = today.year - 1 if today.month >= 4 else today.year - 2
+    return fiscal, annual_due_of(settings, fiscal)
+
+
+def next_monthly(connection: Connection, municipality_code: str, today: date) -> tuple[str, date]:
+    """The next monthly record the schedule makes, on ``today`` or later: (its month ``YYYY-MM``, the
+    day it is made). The dashboard's schedule reads this, so it says what :func:`monthly_job` does."""
+    due = monthly_due(connection, municipality_code, today)
+    first = today.replace(day=1)
+    if today > due:
+        first = (first + timedelta(days=31)).replace(day=1)
+        due = monthly_due(connection, municipality_code, first)
+    previous = first - timedelta(days=1)
+    return f"{previous:%Y-%m}", due
+
+
+def next_annual(settings: Settings, today: date) -> tuple[int, date]:
+    """The next self-inspection report the schedule makes, on ``today`` or later: (its fiscal year, the
+    day it is made), as :func:`annual_job` decides it."""
+    fiscal, due = annual_due(settings, today)
+    return (fiscal, due) if today <= due else (fiscal + 1, annual_due_of(settings, fiscal + 1))
+
+
 def _make(settings: Settings, engine: Engine, request: ReportRequest, key: str, period: str, now: datetime) -> str:
     from reports.base import generate
 
@@ -78,7 +115,7 @@ def monthly_job(settings: Settings, engine: Engine, now: datetime | None = None)
     today = now.astimezone(settings.tz).date()
     code = settings.municipality_code
     with engine.connect() as connection:
-        due = first_business_day(connection, code, today.replace(day=1))
+        due = monthly_due(connection, code, today)
     if today < due:
         return f"not yet: the monthly record is made from {due} (the first business day)"
     previous = today.replace(day=1) - timedelta(days=1)
@@ -91,10 +128,7 @@ def monthly_job(settings: Settings, engine: Engine, now: datetime | None = None)
 def annual_job(settings: Settings, engine: Engine, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     today = now.astimezone(settings.tz).date()
-    mm, dd = (int(part) for part in settings.report_annual_on.split("-"))
-    # the fiscal year that ended on the last 31 March before today, and the day its report is due
-    fiscal = today.year - 1 if today.month >= 4 else today.year - 2
-    due = date(fiscal + 1 + (mm < 4), mm, dd)
+    fiscal, due = annual_due(settings, today)
     if today < due:
         return f"not yet: the annual report of FY{fiscal} is made from {due}"
     start, end = fiscal_year(fiscal)

@@ -8,20 +8,25 @@ record its reviews there."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from auditd.api.deps import DbSession, RecordId, SettingsDep, require, verify_csrf
 from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
 from auditd.dashboard.router import flash, render, take_flash
 from auditd.errors import AuditdError, ValidationFailed
+from auditd.mail import service as mail
+from auditd.mail.service import Recipient
 from auditd.reports.models import ATTESTATION_ITEMS, ATTESTATION_RESULTS, PIA_KINDS
-from reports import attest, pia, service
+from auditd.settings import Settings
+from reports import attest, jobs, pia, service
 from reports.render import FORMATS
 from reports.router import read_upload
 from reports.schemas import PiaIn, PiaReviewIn, ReportIn
@@ -33,6 +38,35 @@ Officer = Annotated[Principal, Depends(require(PlatformRole.OFFICER))]
 
 def _fiscal_year_of(day: date) -> int:
     return day.year if day.month >= 4 else day.year - 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the scheduled jobs will make next (``reports.jobs``: the same date rules), in which formats,
+    and to whom its mail goes (the active recipients of the daily digest)."""
+
+    month: str  # YYYY-MM of the next monthly record
+    monthly_on: date
+    fiscal: int
+    annual_on: date
+    annual_rule: str  # MM-DD
+    formats: tuple[str, ...]
+    recipients: tuple[Recipient, ...]
+
+
+def schedule(connection: Connection, settings: Settings, municipality_code: str, today: date) -> Schedule:
+    month, monthly_on = jobs.next_monthly(connection, municipality_code, today)
+    fiscal, annual_on = jobs.next_annual(settings, today)
+    recipients = tuple(r for r in mail.list_recipients(connection, municipality_code) if r.digest)
+    return Schedule(
+        month=month,
+        monthly_on=monthly_on,
+        fiscal=fiscal,
+        annual_on=annual_on,
+        annual_rule=settings.report_annual_on,
+        formats=tuple(settings.report_formats),
+        recipients=recipients,
+    )
 
 
 @router.get("/reports", response_class=HTMLResponse)
@@ -67,6 +101,7 @@ def reports_page(
         attestation_items=ATTESTATION_ITEMS,
         attestation_results=ATTESTATION_RESULTS,
         pias=pia.register(db.connection(), code, today),
+        schedule=schedule(db.connection(), settings, code, today),
         pia_kinds=PIA_KINDS,
         today=today,
         flash=take_flash(request),

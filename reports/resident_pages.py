@@ -54,6 +54,10 @@ SHOWN = 500
 _PSEUDONYM = re.compile(rf"^[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}$")
 _NUMBER = re.compile(r"^[0-9０-９]{1,32}$")
 
+#: The formats of the disclosure report's form, PDF first (the one selected): the format an officer
+#: hands or sends to the resident.
+DISCLOSURE_FORMATS = ("pdf", *(f for f in FORMATS if f != "pdf"))
+
 
 # -- the period ---------------------------------------------------------------------------------------
 
@@ -246,6 +250,7 @@ def _page(
             height=160,
             label_every=max(1, len(found.months) // 12),
             title=t("res_by_month"),
+            language=settings.language,
         )
     return render(
         request,
@@ -260,7 +265,7 @@ def _page(
         reveal_failed=reveal_failed,
         chart=chart,
         shown_limit=SHOWN,
-        formats=FORMATS,
+        formats=DISCLOSURE_FORMATS,
         action_label=(lambda a: ACTION_JA.get(a, a)) if settings.language == "ja" else (lambda a: a),
         rule_label=(lambda v: v) if settings.language == "ja" else _rule_en,
         flash=take_flash(request),

@@ -169,7 +169,9 @@ def end_session(request: Request) -> None:
     request.session.clear()
 
 
-def _session_principal(request: Request, db: Session, security: SecuritySettings) -> Principal | None:
+def request_principal(request: Request, db: Session, security: SecuritySettings) -> Principal | None:
+    """The person whose session cookie ``request`` carries, or None (no session, idle or too old: then
+    cleared, or its user disabled or logged out everywhere). Touches the idle clock."""
     session: dict[str, Any] = request.session
     user_id, epoch = session.get(SESSION_USER_KEY), session.get(SESSION_EPOCH_KEY)
     since, seen = session.get(SESSION_SINCE_KEY), session.get(SESSION_SEEN_KEY)
@@ -260,7 +262,7 @@ def optional_principal(
     """The person (session) or program (bearer token) asking, or None when nobody is logged in."""
     if credentials is not None:
         return _token_principal(request, credentials.credentials, engine, settings, limits)
-    return _session_principal(request, db, security)
+    return request_principal(request, db, security)
 
 
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]

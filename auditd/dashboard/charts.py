@@ -15,8 +15,10 @@ def bar_chart(
     height: int = 180,
     label_every: int = 1,
     title: str = "",
+    language: str = "ja",
 ) -> Markup:
-    """A vertical bar chart; each bar has a <title> so hovering shows the exact value."""
+    """A vertical bar chart; each bar has a <title> so hovering shows the exact value. The axis reads
+    as numbers are written in ``language`` (:func:`axis_label`)."""
     if not points:
         return Markup("")
     top = max(value for _, value in points) or 1.0
@@ -31,9 +33,8 @@ def bar_chart(
     for fraction in (0.0, 0.5, 1.0):
         y = pad_top + plot_h * (1 - fraction)
         parts.append(f'<line class="grid" x1="{pad_left}" y1="{y:.1f}" x2="{width - 4}" y2="{y:.1f}"/>')
-        parts.append(
-            f'<text class="axis" x="{pad_left - 6}" y="{y + 4:.1f}" text-anchor="end">{_short(top * fraction)}</text>'
-        )
+        tick = axis_label(top * fraction, language)
+        parts.append(f'<text class="axis" x="{pad_left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
     for i, (label, value) in enumerate(points):
         h = plot_h * (value / top)
         x = pad_left + i * step + (step - bar_w) / 2
@@ -51,12 +52,21 @@ def bar_chart(
     return Markup("".join(parts))  # noqa: S704
 
 
-def _short(value: float) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
-    if value >= 1_000:
-        return f"{value / 1_000:.0f}k"
-    return f"{value:.0f}"
+#: Large numbers as each language groups them: Japanese counts in 万 (10^4) and 億 (10^8), English in
+#: thousands and millions. Below ten thousand the number is written in full (1,000 reads better than 1k).
+_UNITS = {"ja": ((100_000_000, "億"), (10_000, "万")), "en": ((1_000_000, "M"), (10_000, "k"))}
+
+
+def axis_label(value: float, language: str = "ja") -> str:
+    """An axis value: ``1,000``, ``2.5万``, ``1億`` in Japanese; ``1,000``, ``25k``, ``1.2M`` in English."""
+    for size, unit in _UNITS.get(language, _UNITS["en"]):
+        if value >= size:
+            scale = 1_000 if unit == "k" else size  # 10,000 reads "10k", not "1k"
+            text = f"{value / scale:,.1f}".removesuffix(".0")
+            return f"{text}{unit}"
+    if value < 10 and value != int(value):
+        return f"{value:.1f}"  # the middle line of a chart whose top is 3: 1.5, not 2
+    return f"{value:,.0f}"
 
 
 def heatmap(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from auditd import __version__
 from auditd.alerts.models import SEVERITIES
 from auditd.api.deps import (
+    SESSION_USER_KEY,
     CurrentUser,
     DbSession,
     OptionalUser,
@@ -26,6 +28,7 @@ from auditd.api.deps import (
     client_address,
     csrf_token,
     end_session,
+    request_principal,
     require,
     verify_csrf,
 )
@@ -35,11 +38,12 @@ from auditd.auth.models import PlatformRole
 from auditd.auth.schemas import Principal
 from auditd.cases import service as cases_service
 from auditd.cases.models import CASE_STATUSES, DISPOSITIONS
-from auditd.cases.schemas import AssignIn, BreachReportedIn, CloseIn, CommentIn, ReopenIn
+from auditd.cases.schemas import AssignIn, BreachIn, BreachReportedIn, CloseIn, CommentIn, ReopenIn, SuppressionIn
 from auditd.dashboard import service
 from auditd.dashboard.charts import bar_chart
 from auditd.dashboard.i18n import translator
 from auditd.errors import Conflict, ValidationFailed
+from auditd.store.db import session_scope
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 JST = timezone(timedelta(hours=9), "JST")
@@ -54,6 +58,18 @@ def _jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 TEMPLATES.env.filters["jst"] = _jst
 TEMPLATES.env.filters["num"] = lambda v: f"{int(v or 0):,}"
 TEMPLATES.env.globals["countdown"] = service.countdown
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+def _days(value: float | None, t: Callable[[str], str]) -> str:
+    return "—" if value is None else t("ov_days").replace("{n}", f"{value:,.1f}")
+
+
+TEMPLATES.env.filters["pct"] = _pct
+TEMPLATES.env.filters["days"] = _days
 
 
 def render(request: Request, template: str, settings: Any, **context: Any) -> HTMLResponse:
@@ -74,9 +90,22 @@ def render(request: Request, template: str, settings: Any, **context: Any) -> HT
 def error_page(request: Request, settings: Any, status: int, message: str, hint: str | None) -> HTMLResponse:
     """An error on a dashboard page, as a page (the API answers JSON). Not-found and not-allowed say
     the same to a reader who may not see the thing: nothing about whether it exists."""
-    response = render(request, "error.html", settings, status=status, message=message, hint=hint)
+    principal = _viewer(request)
+    response = render(request, "error.html", settings, status=status, message=message, hint=hint, principal=principal)
     response.status_code = status
     return response
+
+
+def _viewer(request: Request) -> Principal | None:
+    """The person logged in, for the nav of an error page; None (a bare page) for anyone else, a bearer
+    token included. The error may come before or after the route's session was rolled back: the person
+    is read in a short session of its own, with the same idle and absolute timeouts as every page."""
+    if "session" not in request.scope or request.headers.get("authorization", "").lower().startswith("bearer"):
+        return None
+    if not isinstance(request.session.get(SESSION_USER_KEY), int):
+        return None
+    with session_scope(request.app.state.session_factory) as db:
+        return request_principal(request, db, request.app.state.security)
 
 
 def _safe_next(target: str | None) -> str:
@@ -164,16 +193,27 @@ def logout(request: Request, db: DbSession, principal: OptionalUser) -> Response
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, settings: SettingsDep, db: DbSession, principal: CurrentUser) -> Response:
-    data = service.overview(db.connection(), principal.municipality_code)
-    work = service.case_work(db.connection(), settings, principal)
+    connection = db.connection()
+    today = cases_service.today_in(settings)
+    data = service.overview(connection, principal.municipality_code)
+    work = service.case_work(connection, settings, principal, today=today)
+    two_factor = service.two_factor_coverage(connection, principal, data.as_of or _now(), today=today)
+    lag = service.revocation_lag(connection, settings, principal, today=today)
+    deadlines = service.deadlines(connection, settings, principal, work, today=today)
     t = translator(settings.language)
     daily_chart = bar_chart(
         [(d[5:], n) for d, n in data.daily],
         label_every=max(1, len(data.daily) // 10),
         title=t("events_per_day"),
+        language=settings.language,
     )
     hourly_chart = bar_chart(
-        [(f"{h}", n) for h, n in data.hourly], width=360, height=160, label_every=3, title=t("by_hour")
+        [(f"{h}", n) for h, n in data.hourly],
+        width=360,
+        height=160,
+        label_every=3,
+        title=t("by_hour"),
+        language=settings.language,
     )
     return render(
         request,
@@ -184,6 +224,9 @@ def overview_page(request: Request, settings: SettingsDep, db: DbSession, princi
         daily_chart=daily_chart,
         hourly_chart=hourly_chart,
         work=work,
+        two_factor=two_factor,
+        lag=lag,
+        deadlines=deadlines,
         page="overview",
     )
 
@@ -289,6 +332,8 @@ def case_page(
         can_handle=principal.role in service.CASE_HANDLERS,
         can_comment=principal.role in service.CASE_COMMENTERS,
         dispositions=DISPOSITIONS,
+        suppress_from=f"/cases/{case.id}",
+        today=cases_service.today_in(settings),
         flash=take_flash(request),
         page="cases",
     )
@@ -418,6 +463,121 @@ def breach_reported(
     return _act(request, db, case_id, action, "done_reported", invalid="error_stage", anchor="#breach")
 
 
+@router.post("/cases/{case_id}/breach", dependencies=[Depends(verify_csrf)])
+def breach_checklist(
+    request: Request,
+    settings: SettingsDep,
+    db: DbSession,
+    principal: CaseHandler,
+    case_id: CaseId,
+    discovered_on: Annotated[str, Form(max_length=10)] = "",
+    mynumber_system: Annotated[str | None, Form(max_length=8)] = None,
+    wrongful_purpose: Annotated[str | None, Form(max_length=8)] = None,
+    over_100: Annotated[str | None, Form(max_length=8)] = None,
+    public_exposure: Annotated[str | None, Form(max_length=8)] = None,
+    note: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Answer the 漏えい等報告 checklist: a box not ticked is "no" (a browser sends nothing for it); the
+    deadlines are computed again from the answers."""
+
+    def action() -> None:
+        body = BreachIn.model_validate(
+            {
+                "discovered_on": discovered_on.strip() or None,
+                "mynumber_system": mynumber_system is not None,
+                "wrongful_purpose": wrongful_purpose is not None,
+                "over_100": over_100 is not None,
+                "public_exposure": public_exposure is not None,
+                "note": note.strip(),
+            }
+        )
+        cases_service.update_breach(
+            db.connection(), settings, principal, case_id, body, now=_now(), client=client_address(request)
+        )
+
+    return _act(request, db, case_id, action, "brc_done", invalid="brc_error", anchor="#breach")
+
+
+# -- suppressions (抑制): officers only, as ``/api/v1/suppressions`` ----------------------------------------
+
+_BACK_TO = re.compile(r"^/(cases|alerts)/[1-9][0-9]{0,9}$")
+
+
+@router.get("/suppressions", response_class=HTMLResponse)
+def suppressions_page(
+    request: Request,
+    settings: SettingsDep,
+    db: DbSession,
+    principal: CaseHandler,
+    all: Annotated[bool, Query()] = False,
+) -> Response:
+    """抑制の一覧: those in force (or all, ended and expired too), each with the alerts it suppressed and a
+    form to end it."""
+    today = cases_service.today_in(settings)
+    found = cases_service.list_suppressions(db.connection(), principal, active_on=None if all else today)
+    return render(
+        request,
+        "suppressions.html",
+        settings,
+        principal=principal,
+        suppressions=found.items,
+        show_all=all,
+        today=today,
+        flash=take_flash(request),
+        page="cases",
+    )
+
+
+@router.post("/suppressions", dependencies=[Depends(verify_csrf)])
+def create_suppression(
+    request: Request,
+    db: DbSession,
+    principal: CaseHandler,
+    rule: Annotated[str, Form(max_length=64)] = "",
+    user_id: Annotated[str, Form(max_length=64)] = "",
+    subject: Annotated[str, Form(max_length=64)] = "",
+    section: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+    expires_on: Annotated[str, Form(max_length=10)] = "",
+    back: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Made from a case's (or an alert's) page with the values of its alerts, and answered 303 back there;
+    a refusal (no item to match, no reason, a bad date) is a message at the form."""
+    target = back if _BACK_TO.match(back) else "/suppressions"
+    try:
+        body = SuppressionIn.model_validate(
+            {
+                "rule": rule or None,
+                "user_id": user_id or None,
+                "subject": subject or None,
+                "section": section or None,
+                "reason": reason,
+                "expires_on": expires_on.strip() or None,
+            }
+        )
+        cases_service.create_suppression(db.connection(), principal, body, now=_now(), client=client_address(request))
+    except (ValidationError, ValidationFailed) as exc:
+        db.rollback()
+        flash(request, "error", "sup_error_input", exc.message if isinstance(exc, ValidationFailed) else None)
+        return RedirectResponse(f"{target}#suppress", status_code=303)
+    flash(request, "ok", "sup_done_created")
+    return RedirectResponse(f"{target}#suppress", status_code=303)
+
+
+@router.post("/suppressions/{suppression_id}/revoke", dependencies=[Depends(verify_csrf)])
+def revoke_suppression(request: Request, db: DbSession, principal: CaseHandler, suppression_id: RecordId) -> Response:
+    try:
+        cases_service.revoke_suppression(
+            db.connection(), principal, suppression_id, now=_now(), client=client_address(request)
+        )
+    except Conflict as exc:
+        db.rollback()
+        flash(request, "error", "sup_error_ended", exc.message)
+        return RedirectResponse("/suppressions?all=true", status_code=303)
+    flash(request, "ok", "sup_done_revoked")
+    return RedirectResponse("/suppressions?all=true", status_code=303)
+
+
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_page(
     request: Request, settings: SettingsDep, db: DbSession, principal: CurrentUser, alert_id: RecordId
@@ -434,5 +594,9 @@ def alert_page(
         principal=principal,
         case=None,
         alerts=[alert],
+        can_handle=principal.role in service.CASE_HANDLERS,
+        suppress_from=f"/alerts/{alert.id}",
+        today=cases_service.today_in(settings),
+        flash=take_flash(request),
         page="cases",
     )

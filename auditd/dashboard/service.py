@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -17,11 +17,18 @@ from auditd.cases import repository as cases_repo
 from auditd.cases import service as cases_service
 from auditd.cases.models import CASE_STATUSES
 from auditd.cases.schemas import CaseEventOut, CaseOut
+from auditd.dashboard import repository
 from auditd.errors import Forbidden
 from auditd.events import repository as events_repo
 from auditd.events import rollup
 from auditd.reference.models import Municipality
+from auditd.rights import campaigns
+from auditd.rights import repository as rights_repo
+from auditd.rights import service as rights_service
+from auditd.rights.schemas import LagSummary
 from auditd.settings import Settings
+from reports import jobs as report_jobs
+from reports import pia
 
 JST = timezone(timedelta(hours=9), "JST")
 EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)  # every day a store can hold
@@ -265,3 +272,160 @@ def history(events: Iterable[CaseEventOut], t: Translate) -> list[HistoryItem]:
         )
         for e in events
     ]
+
+
+# -- the overview's tiles: second factors, revocation lag, deadlines ----------------------------------
+
+#: The window of the two-factor coverage (Japan days, ending on the day of the newest event).
+COVERAGE_DAYS = 30
+#: Roles that read the revocation lag (as ``auditd.rights.router`` does: ``CanAudit`` and section heads
+#: for their own section; administrators see no grant of a person on the overview).
+LAG_READERS = frozenset({PlatformRole.OFFICER, PlatformRole.AUDITOR, PlatformRole.SECTION_HEAD})
+#: Roles that read the reports, the PIA register and the report schedule (``reports.pages``).
+REPORT_READERS = frozenset({PlatformRole.OFFICER, PlatformRole.AUDITOR})
+
+
+@dataclass(frozen=True)
+class Share:
+    covered: int
+    total: int
+
+    @property
+    def percent(self) -> float | None:
+        return None if not self.total else 100.0 * self.covered / self.total
+
+
+@dataclass(frozen=True)
+class TwoFactor:
+    """Two-factor coverage over ``first_day``–``last_day``: of successful logins (sessions), of the
+    accounts used (every login of the window with two factors or more), and of the operations of those
+    accounts (an operation is done in a session: an account that always logs in with two factors works
+    under two factors; an account with one weak login counts as not covered, so this is a lower bound).
+    ``section``: the figures are of that section's accounts only (a section head's view)."""
+
+    first_day: date
+    last_day: date
+    sessions: Share
+    accounts: Share
+    operations: Share
+    section: str | None
+
+
+def _strong(factors: pd.Series) -> pd.Series:
+    """True where a login's ``auth_factors`` names two factors or more (``PW+VEIN``, ``password,vein``)."""
+    text = factors.fillna("").astype(str)
+    parts = {value: len([p for p in rollup.canonical_factors(value).split(",") if p]) for value in text.unique()}
+    return text.map(parts).fillna(0).astype(int) >= 2
+
+
+def two_factor_coverage(
+    connection: Connection, principal: Principal, as_of: datetime, *, today: date, days: int = COVERAGE_DAYS
+) -> TwoFactor:
+    """Read from the logins and logouts of the window counted in SQL over the events' partial sessions
+    index (:func:`auditd.dashboard.repository.session_counts`) and from the ``account_days`` rollup: the
+    page never reads the operations themselves."""
+    code = principal.municipality_code
+    last_day = as_of.astimezone(JST).date()
+    first_day = last_day - timedelta(days=days - 1)
+    start = datetime.combine(first_day, time(0), JST)
+    sessions = repository.session_counts(connection, code, start, start + timedelta(days=days))
+    activity = rollup.account_activity(connection, code, first_day, last_day)
+    section: str | None = None
+    if principal.is_section_scoped:
+        section = principal.section_code
+        members = set(rights_repo.section_accounts(connection, code, section, today)) if section else set()
+        sessions = sessions[sessions["user_id"].isin(members)]
+        activity = activity[activity["user_id"].isin(members)]
+    logins = sessions[(sessions["action"] == "login") & (sessions["result"] == "success")]
+    strong = _strong(logins["factors"])
+    always_strong = strong.groupby(logins["user_id"]).all()
+    covered = set(always_strong[always_strong].index)
+    # operations: an account's events of the window less its logins and logouts
+    auth_counts = sessions.groupby("user_id")["n"].sum()
+    auth = auth_counts.reindex(activity["user_id"], fill_value=0).to_numpy(dtype="int64")
+    operations = (activity["events"] - auth).clip(lower=0)
+    is_covered = activity["user_id"].isin(covered)
+    return TwoFactor(
+        first_day=first_day,
+        last_day=last_day,
+        sessions=Share(int(logins["n"][strong].sum()), int(logins["n"].sum())),
+        accounts=Share(int(is_covered.sum()), len(activity)),
+        operations=Share(int(operations[is_covered].sum()), int(operations.sum())),
+        section=section,
+    )
+
+
+def revocation_lag(
+    connection: Connection, settings: Settings, principal: Principal, *, today: date
+) -> LagSummary | None:
+    """The rights service's revocation lag (median and maximum days, and the lags still running), in the
+    caller's scope (a section head: their section's grants); None for a role that does not read it."""
+    if principal.role not in LAG_READERS:
+        return None
+    return rights_service.revocation_lag(connection, settings, principal, today=today).summary
+
+
+@dataclass(frozen=True)
+class Due:
+    """One upcoming deadline of the overview: what (``kind``, ``label``), when, and the page to act on it."""
+
+    kind: str  # breach_preliminary | breach_final | pia_review | pia_reassessment | report_monthly | …
+    label: str
+    due: date
+    days_left: int
+    href: str
+    section: str | None = None
+
+
+def recertification_deadlines(connection: Connection, principal: Principal, today: date) -> list[Due]:
+    """The open recertification campaigns (権限表の見直し) with grants the caller may see still undecided:
+    one deadline each, labelled with how many are left (a section head: their own section's)."""
+    if principal.role not in LAG_READERS:
+        return []
+    open_now = campaigns.list_campaigns(connection, principal, status="open").campaigns
+    return [
+        Due(
+            kind="recertification",
+            label=f"{c.title}（{c.items - c.decided}/{c.items}）",
+            due=c.deadline,
+            days_left=(c.deadline - today).days,
+            href=f"/rights/campaigns/{c.id}",
+            section=principal.section_code if principal.is_section_scoped else None,
+        )
+        for c in open_now
+        if c.decided < c.items
+    ]
+
+
+def deadlines(
+    connection: Connection, settings: Settings, principal: Principal, work: CaseWork | None, *, today: date
+) -> list[Due] | None:
+    """The overview's 期限 card, soonest first: breach reports not yet made (from ``work``, already in the
+    caller's scope), PIA reviews and re-assessments due within ``pia_reminder_days`` or overdue, the next
+    scheduled monthly and annual reports (as ``reports.jobs`` makes them) and the recertification
+    campaigns. None for a role that sees none of these (administrators)."""
+    if work is None and principal.role not in REPORT_READERS | LAG_READERS:
+        return None
+    items = [
+        Due(
+            kind=f"breach_{d.stage}",
+            label=f"#{d.case_id}",
+            due=d.due,
+            days_left=d.days_left,
+            href=f"/cases/{d.case_id}#breach",
+            section=d.section,
+        )
+        for d in (work.deadlines if work is not None else [])
+    ]
+    if principal.role in REPORT_READERS:
+        code = principal.municipality_code
+        for p in pia.register(connection, code, today):
+            for kind, due in (("pia_review", p.review_due), ("pia_reassessment", p.reassessment_due)):
+                if (due - today).days <= settings.pia_reminder_days:
+                    items.append(Due(kind, p.title, due, (due - today).days, f"/reports#pia-{p.id}"))
+        month, monthly_on = report_jobs.next_monthly(connection, code, today)
+        fiscal, annual_on = report_jobs.next_annual(settings, today)
+        items.append(Due("report_monthly", month, monthly_on, (monthly_on - today).days, "/reports#schedule"))
+        items.append(Due("report_annual", str(fiscal), annual_on, (annual_on - today).days, "/reports#schedule"))
+    items.extend(recertification_deadlines(connection, principal, today))
+    return sorted(items, key=lambda d: (d.due, d.kind, d.label))
