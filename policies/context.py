@@ -3,7 +3,7 @@ read in bulk (one query per table), plus the logins and logouts that operations 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -22,7 +22,35 @@ from auditd.reference.models import (
     StaffAssignment,
     Terminal,
 )
+from auditd.rights import repository as rights_repo
 from auditd.store.partitions import JST
+
+#: The columns of :attr:`Context.contracts`: each contractor's operator's contracts and their work window.
+CONTRACT_COLUMNS = [
+    "staff_id",
+    "contract_id",
+    "contract_number",
+    "valid_from",
+    "valid_to",
+    "window_start",
+    "window_end",
+    "weekdays",
+]
+
+
+def no_contracts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "staff_id": pd.Series(dtype="str"),
+            "contract_id": pd.Series(dtype="int64"),
+            "contract_number": pd.Series(dtype="str"),
+            "valid_from": pd.Series(dtype="datetime64[us]"),
+            "valid_to": pd.Series(dtype="datetime64[us]"),
+            "window_start": pd.Series(dtype="object"),
+            "window_end": pd.Series(dtype="object"),
+            "weekdays": pd.Series(dtype="str"),
+        }
+    )
 
 
 @dataclass
@@ -39,6 +67,9 @@ class Context:
     #: ``terminals`` indexed by id, when the caller keeps one (the reference cache): a city's registry is
     #: indexed once per generation, not for every one-event 「なぜ」 view
     terminals_index: pd.DataFrame | None = None
+    #: the contractor roster's contracts per operator (:data:`CONTRACT_COLUMNS`; window times as
+    #: ``datetime.time`` or None, days as datetime64): the work window (作業時間) of a contractor's event
+    contracts: pd.DataFrame = field(default_factory=no_contracts)
 
     def __post_init__(self) -> None:
         # lookups by key, built once per context (the engine maps events onto them)
@@ -50,6 +81,7 @@ class Context:
             else self.terminals.drop_duplicates("terminal_id").set_index("terminal_id")
         )
         self.calendar_by_day = self.calendar.drop_duplicates("day").set_index("day")
+        self.contract_staff = pd.Index(self.contracts["staff_id"].dropna().unique())
 
 
 def _days(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -83,6 +115,7 @@ class _Reference:
     calendar: pd.DataFrame
     overtime: pd.DataFrame
     approvals: pd.DataFrame
+    contracts: pd.DataFrame
     terminals_by_id: pd.DataFrame
     calendars: dict[tuple[date, date], pd.DataFrame]  # municipal_calendar by (first, last) day
 
@@ -115,11 +148,23 @@ def _reference(connection: Connection, municipality_code: str) -> _Reference:
         calendar=calendar,
         overtime=_days(reference_repo.frame(connection, Overtime, code), "day"),
         approvals=approvals,
+        contracts=_contracts(connection, code),
         terminals_by_id=terminals.drop_duplicates("terminal_id").set_index("terminal_id"),
         calendars={},
     )
     _CACHE[key] = loaded
     return loaded
+
+
+def _contracts(connection: Connection, municipality_code: str) -> pd.DataFrame:
+    found = rights_repo.contract_windows_frame(connection, municipality_code)
+    if found.empty:
+        return no_contracts()
+    found = _days(found, "valid_from", "valid_to")
+    # a NULL time comes back as None on one backend and NaN after pandas on another: None for both
+    for column in ("window_start", "window_end"):
+        found[column] = found[column].astype("object").where(found[column].notna(), None)
+    return found[CONTRACT_COLUMNS]
 
 
 def load_context(
@@ -145,7 +190,7 @@ def load_context(
             reference.calendars.clear()
         calendar = reference.calendars[(first, last)] = municipal_calendar(stored_days, first, last)
     accounts, staff, assignments = reference.accounts, reference.staff, reference.assignments
-    grants, approvals = reference.grants, reference.approvals
+    grants, approvals, contracts = reference.grants, reference.approvals, reference.contracts
     overtime = reference.overtime[reference.overtime["day"].between(*window)]
     if user_id is not None:  # one account: the engine's joins then work on a handful of rows
         accounts = accounts[accounts["user_id"] == user_id]
@@ -155,6 +200,7 @@ def load_context(
         grants = grants[grants["user_id"] == user_id]
         overtime = overtime[overtime["staff_id"].isin(staff_ids)]
         approvals = approvals[(approvals["user_id"] == user_id) | approvals["staff_id"].isin(staff_ids)]
+        contracts = contracts[contracts["staff_id"].isin(staff_ids)]
     return Context(
         accounts=accounts,
         staff=staff,
@@ -165,6 +211,7 @@ def load_context(
         calendar=calendar,
         overtime=overtime,
         approvals=approvals,
+        contracts=contracts,
         sessions=events_repo.auth_events(
             connection, municipality_code, start - timedelta(hours=session_hours), end, user_id=user_id
         ),

@@ -8,7 +8,9 @@ One vectorised pass over a batch of events (pandas joins and masks, no loop per 
    action, from this terminal, for a holder still in the role's section;
 3. terminal: registered, not retired, in the right network segment, of the user's own section;
 4. time: the day of the municipal calendar, the section's hours, approved overtime, counter openings,
-   or the hours of a role that has its own (a night batch);
+   or the hours of a role that has its own (a night batch); a contractor's operator also within the
+   work window and weekdays of the contract in force that day (委託契約の作業時間), else the policy's
+   hours for contractors;
 5. authentication: the login session that covers the operation (by session id, else the latest login
    of that account on that terminal not yet logged out) and whether its factors meet the segment's rule;
 6. outputs: a bulk print or export covered by a valid output approval.
@@ -48,6 +50,13 @@ EVENT_INPUT = [
     "result",
 ]
 _DAY_KIND_EN = {"開庁日": "business day", "土曜日": "Saturday", "日曜日": "Sunday", "年末年始": "year-end holiday"}
+#: ISO weekday digit (1 = Monday) -> its name, for a contract's working days
+WEEKDAY_JA = dict(zip("1234567", "月火水木金土日", strict=True))
+WEEKDAY_EN = dict(zip("1234567", ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
+#: Facts of a contractor's event about the contract in force that day (NA / False for everyone else):
+#: its number, its window (``09:00–17:00``, NA when it sets none), its weekdays (``12345``), both as
+#: text (``09:00–17:00 月火水木金``), and whether its window or weekdays exclude the event
+CONTRACT_FACTS = ["contract_number", "contract_hours", "contract_days", "contract_window", "contract_outside"]
 
 
 @dataclass(frozen=True)
@@ -220,10 +229,18 @@ def evaluate(
     f["overtime"] = _overtime_covers(timing, context.overtime)
     f["counter_open"] = _counter_open(timing, policy)
     in_hours = in_business | f["overtime"] | f["counter_open"]
-    if policy.contractors.hours is not None:
-        start, end = _seconds(policy.contractors.hours.start), _seconds(policy.contractors.hours.end)
-        outside = (f["employment"] == "contractor") & ((f["seconds"] < start) | (f["seconds"] >= end))
-        in_hours &= ~outside
+    # a contractor's operator: the staff feed says so, or the roster puts them under a contract
+    contractor = (f["employment"] == "contractor").fillna(False).astype(bool)
+    if len(context.contract_staff):
+        contractor |= f["staff_id"].isin(context.contract_staff).fillna(False).astype(bool)
+    contract = {column: pd.Series(pd.NA, index=index, dtype="str") for column in CONTRACT_FACTS[:-1]}
+    contract["contract_outside"] = pd.Series(False, index=index)
+    if contractor.any():  # a few people: the contracts are joined on their events only
+        judged = _contractor_hours(timing[contractor], context.contracts, policy)
+        for column in CONTRACT_FACTS:
+            contract[column].loc[judged.index] = judged[column]
+        in_hours.loc[judged.index] = in_hours.loc[judged.index] & judged["in_hours"]
+    f.update(contract)
     role_hours_ok, role_without_hours = _role_hours(timing, pairs, tables)
     # permitted by a role with hours of its own (a night batch): those hours; by an ordinary role: business
     # hours, overtime or a counter opening; not permitted at all: business hours (the other rules apply)
@@ -337,6 +354,85 @@ def _counter_open(f: pd.DataFrame, policy: Policy) -> pd.Series:
         mine &= (f["seconds"] >= _seconds(opening.start)) & (f["seconds"] < _seconds(opening.end))
         result |= mine.fillna(False)
     return result
+
+
+def weekdays_text(weekdays: str, language: str = "ja") -> str:
+    """A contract's working days for people: ``12345`` → 月〜金 / Mon–Fri, ``135`` → 月・水・金 / Mon, Wed, Fri."""
+    names = WEEKDAY_JA if language == "ja" else WEEKDAY_EN
+    days = sorted({d for d in weekdays if d in names})
+    if not days:
+        return "なし" if language == "ja" else "none"
+    if len(days) >= 3 and int(days[-1]) - int(days[0]) == len(days) - 1:
+        return f"{names[days[0]]}{'〜' if language == 'ja' else '–'}{names[days[-1]]}"
+    return ("・" if language == "ja" else ", ").join(names[d] for d in days)
+
+
+def _contract_on_day(f: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame:
+    """The contract in force on each row's day (``staff_id``, ``day``), by row index; a row with none is
+    absent. Two overlapping contracts (a renewal signed before the old one ended): the later start."""
+    rows = f[["staff_id", "day"]].dropna(subset=["staff_id"]).reset_index(names="idx")
+    if rows.empty or contracts.empty:
+        return contracts.iloc[:0].assign(idx=pd.Series(dtype="int64")).set_index("idx")
+    joined = rows.merge(contracts, on="staff_id")
+    joined = joined[_valid_on(joined["day"], joined["valid_from"], joined["valid_to"])]
+    latest = joined.sort_values(["valid_from", "contract_id"]).drop_duplicates("idx", keep="last")
+    return latest.set_index("idx")
+
+
+def _contract_terms(contracts: pd.DataFrame) -> pd.DataFrame:
+    """Per contract (a few dozen, not per event): whether it sets a window, the window in seconds and as
+    text, the weekdays as a bit mask (bit 1 = Monday … bit 7 = Sunday) and as digits, and both as text."""
+    rows = []
+    for start, end, weekdays in zip(
+        contracts["window_start"], contracts["window_end"], contracts["weekdays"].fillna(""), strict=True
+    ):
+        window = start is not None and end is not None and not pd.isna(start) and not pd.isna(end)
+        days = sorted({d for d in str(weekdays) if d in WEEKDAY_JA})
+        lo, hi = (_seconds(start), _seconds(end)) if window else (-1, -1)
+        hours = f"{_clock(lo)}–{_clock(hi)}" if window else None
+        shown = " ".join(x for x in (hours, "".join(WEEKDAY_JA[d] for d in days)) if x)
+        rows.append((window, lo, hi, sum(1 << int(d) for d in days), hours, "".join(days), shown))
+    columns = ["has_window", "start_s", "end_s", "mask", "hours", "days", "shown"]
+    return pd.DataFrame(rows, columns=columns, index=contracts.index)
+
+
+def _contractor_hours(f: pd.DataFrame, contracts: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """For contractors' events (``f``: their rows of the timing frame): whether the contractor rules allow
+    the time (``in_hours``), the contract in force (``contract_number``, ``contract_window`` as text) and
+    whether that contract's window or weekdays exclude it (``contract_outside``).
+
+    A contract with a window: within it on one of its weekdays (the contract is more specific than the
+    policy's ``contractors.hours``, which it replaces). A contract without a window: on one of its
+    weekdays, then the policy's hours for contractors. No contract in force that day: the policy's hours."""
+    seconds, weekday = f["seconds"], f["weekday"]
+    policy_ok = pd.Series(True, index=f.index)
+    if policy.contractors.hours is not None:
+        start, end = _seconds(policy.contractors.hours.start), _seconds(policy.contractors.hours.end)
+        policy_ok = (seconds >= start) & (seconds < end)
+    out = pd.DataFrame({column: pd.Series(pd.NA, index=f.index, dtype="str") for column in CONTRACT_FACTS[:-1]})
+    out["contract_outside"] = False
+    out["in_hours"] = policy_ok
+    found = _contract_on_day(f, contracts)
+    if found.empty:
+        return out
+    terms = _contract_terms(found.drop_duplicates("contract_id").set_index("contract_id"))
+    cid = found["contract_id"]
+    window = _lookup(cid, terms["has_window"]).astype(bool).to_numpy()
+    lo = _lookup(cid, terms["start_s"]).astype("int64").to_numpy()
+    hi = _lookup(cid, terms["end_s"]).astype("int64").to_numpy()
+    secs = seconds.reindex(found.index).to_numpy()
+    # a window may pass midnight (22:00–06:00), like a role's hours
+    in_window = np.where(lo < hi, (secs >= lo) & (secs < hi), (secs >= lo) | (secs < hi))
+    iso = weekday.reindex(found.index).to_numpy().astype("int64") + 1
+    on_day = ((_lookup(cid, terms["mask"]).astype("int64").to_numpy() >> iso) & 1).astype(bool)
+    allowed = np.where(window, in_window & on_day, on_day & policy_ok.reindex(found.index).to_numpy(dtype=bool))
+    out.loc[found.index, "in_hours"] = allowed
+    out.loc[found.index, "contract_number"] = found["contract_number"].astype("str")
+    out.loc[found.index, "contract_hours"] = _lookup(cid, terms["hours"]).astype("str")
+    out.loc[found.index, "contract_days"] = _lookup(cid, terms["days"]).astype("str")
+    out.loc[found.index, "contract_window"] = _lookup(cid, terms["shown"]).astype("str")
+    out.loc[found.index, "contract_outside"] = ~(on_day & np.where(window, in_window, True))
+    return out
 
 
 def _role_hours(f: pd.DataFrame, pairs: pd.DataFrame, tables: Tables) -> tuple[pd.Series, pd.Series]:
@@ -487,6 +583,14 @@ def evidence_for(event: pd.Series, facts: pd.Series, roles: list[str], policy: P
             day_kind_en=_DAY_KIND_EN.get(day_kind, day_kind),
             hours=f"{_clock(int(facts['hours_start']))}–{_clock(int(facts['hours_end']))}",
         )
+        if bool(facts.get("contract_outside", False)):  # the contract's window or days excluded it
+            days = "".join(WEEKDAY_JA.get(d, "") for d in _text(facts["contract_days"]))
+            window = facts["contract_hours"] if isinstance(facts["contract_hours"], str) else evidence["hours"]
+            evidence.update(
+                hours=f"{window} {days}".strip(),
+                contract=_text(facts["contract_number"]),
+                contract_window=_text(facts["contract_window"]),
+            )
     elif rule in ("wrong_segment", "missing_factors"):
         segment = _text(facts["required_segment"])
         evidence.update(segment=segment, factors=_text(facts["session_factors"]))

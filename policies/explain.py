@@ -19,7 +19,7 @@ from auditd.events import repository as events_repo
 from auditd.events.models import IngestBatch, IngestRun
 from auditd.store.base import table_of
 from collectors.pipeline import millisecond_of
-from policies.engine import RULE_COLUMNS
+from policies.engine import RULE_COLUMNS, weekdays_text
 from policies.rules import BY_KEY
 from policies.service import Version, current_policy, decide_events, ensure_version, load_versions
 
@@ -148,6 +148,23 @@ def _raw_ref(connection: Connection, batch_id: int) -> str:
     return str(found) if found else "—"
 
 
+def _contract_terms(facts: pd.Series) -> tuple[str, str] | None:
+    """The contract a contractor's operator worked under that day, in words (Japanese, English): its
+    number and its work window (作業時間) and days, or only its days when it sets no window."""
+    number = facts.get("contract_number")
+    if not isinstance(number, str):
+        return None
+    days = _text(facts["contract_days"]).replace("—", "")
+    days_ja, days_en = weekdays_text(days, "ja"), weekdays_text(days, "en")
+    hours = facts["contract_hours"]
+    if isinstance(hours, str):
+        return (
+            f"委託契約 {number} の作業時間 {hours}（{days_ja}）",
+            f"contract {number}'s work window {hours} ({days_en})",
+        )
+    return f"委託契約 {number} の作業日（{days_ja}）", f"contract {number}'s working days ({days_en})"
+
+
 def _steps(event: pd.Series, facts: pd.Series, roles: list[str], version: Version) -> list[Step]:
     policy = version.policy
     steps: list[Step] = []
@@ -206,11 +223,20 @@ def _steps(event: pd.Series, facts: pd.Series, roles: list[str], version: Versio
         extras.append(("休日窓口の開設時間内", "within a counter opening"))
     ja = f"{_text(facts['day'])}（{day_kind}）{_clock(facts['seconds'])}、業務時間 {hours}"
     en = f"{_text(facts['day'])} ({day_kind}) at {_clock(facts['seconds'])}, business hours {hours}"
+    contract = _contract_terms(facts)
+    outside = contract is not None and bool(facts["contract_outside"])
+    if contract is not None and not (rules and outside):
+        ja += f"、{contract[0]}" + ("の外" if outside else "内")
+        en += f", {'outside' if outside else 'within'} {contract[1]}"
     if extras:
         ja += "、" + "、".join(x[0] for x in extras)
         en += ", " + ", ".join(x[1] for x in extras)
-    ja += "。" + ("時間内です。" if not rules else "業務時間外で、時間外勤務命令もありません。")
-    en += ". " + ("Within hours." if not rules else "Outside hours, without approved overtime.")
+    if rules and contract is not None and outside:  # the contract, not the office's hours, excluded it
+        ja += f"。{contract[0]}の外です。"
+        en += f". Outside {contract[1]}."
+    else:
+        ja += "。" + ("時間内です。" if not rules else "業務時間外で、時間外勤務命令もありません。")
+        en += ". " + ("Within hours." if not rules else "Outside hours, without approved overtime.")
     steps.append(Step("time", "日時", "Time", not rules, ja, en, rules))
 
     # authentication

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from auditd.auth.schemas import Principal
 from auditd.errors import Conflict, NotFound, ValidationFailed
+from auditd.reference.repository import bump_generation
 from auditd.rights import repository
 from auditd.rights.schemas import (
     ContractDetail,
@@ -91,6 +92,7 @@ def add_contract(
         created_by=principal.username[:64],
         created_at=now,
     )
+    bump_generation(connection, mc)  # the policy engine reads contracts' work windows (reference cache)
     record(
         connection,
         mc,
@@ -154,6 +156,7 @@ def assign(
         assigned_by=principal.username[:64],
         assigned_at=now,
     )
+    bump_generation(connection, mc)  # the operator's work window changes for the policy engine
     record(
         connection,
         mc,

@@ -953,6 +953,33 @@ def contracts_of_staff(connection: Connection, municipality_code: str, staff_id:
     return [dict(row._mapping) for row in connection.execute(stmt)]
 
 
+def contract_windows_frame(connection: Connection, municipality_code: str) -> pd.DataFrame:
+    """Every operator's contracts with their work window, for the policy engine (one row per operator
+    and contract): staff_id, contract_id, contract_number, valid_from, valid_to (exclusive),
+    window_start, window_end (Japan time, None when the contract sets no hours) and weekdays."""
+    stmt = (
+        select(
+            ContractOperator.staff_id,
+            Contract.id.label("contract_id"),
+            Contract.contract_number,
+            Contract.valid_from,
+            Contract.valid_to,
+            Contract.window_start,
+            Contract.window_end,
+            Contract.weekdays,
+        )
+        .join(
+            Contract,
+            and_(
+                Contract.municipality_code == ContractOperator.municipality_code,
+                Contract.id == ContractOperator.contract_id,
+            ),
+        )
+        .where(ContractOperator.municipality_code == municipality_code)
+    )
+    return pd.DataFrame(connection.execute(stmt).all(), columns=list(stmt.selected_columns.keys()))
+
+
 def staff_row(connection: Connection, municipality_code: str, staff_id: str) -> dict[str, Any] | None:
     stmt = select(Staff.staff_id, Staff.name, Staff.employment, Staff.contractor, Staff.pledge_date).where(
         Staff.municipality_code == municipality_code, Staff.staff_id == staff_id
