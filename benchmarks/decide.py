@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import PEAK, RESULTS, ROOT, WORK, machine
+from ingest import PEAK, RESULTS, ROOT, WORK, child_env, machine
 
 from policies.service import DECIDE_EVENTS
 
@@ -157,12 +156,7 @@ print(json.dumps({"n": len(timings), "median_ms": statistics.median(timings),
 
 
 def _env(folder: Path, store: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
-    env.update(AUDITD_ENV="development", AUDITD_DATA_DIR=str(folder / "data"), AUDITD_MUNICIPALITY_CODE="999997")
-    if store is not None:
-        env["AUDITD_DATABASE_URL"] = f"sqlite:///{store}"
-    env["PYTHONPATH"] = str(ROOT)
-    return env
+    return child_env(folder, None if store is None else f"sqlite:///{store}")
 
 
 def _child(code: str, env: dict[str, str]) -> dict[str, float]:

@@ -38,6 +38,22 @@ PROFILES = {"csv": "demo-tax", "jsonl": "demo-welfare", "syslog": "syslog-auditd
 RESIDENTS_PER_MILLION_TAX_ROWS = 290_000  # the demo generator's tax volume per resident over 28 days
 
 
+def child_env(folder: Path, url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of an auditd child process: the demo's municipality, data under ``folder``, the
+    store ``url`` (else the default), none of the caller's own ``AUDITD_`` settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
+    env.update(
+        AUDITD_ENV="development",
+        AUDITD_DATA_DIR=str(folder / "data"),
+        AUDITD_MUNICIPALITY_CODE="999997",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    if url is not None:
+        env["AUDITD_DATABASE_URL"] = url
+    return env
+
+
 def machine() -> dict[str, object]:
     cpu = "unknown"
     try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import socket
@@ -114,18 +113,9 @@ def drop_store(pg_url: str, url: str) -> None:
 
 
 def environment(folder: Path, url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
-    env.update(
-        AUDITD_ENV="development",
-        AUDITD_DATA_DIR=str(folder / "data"),
-        AUDITD_MUNICIPALITY_CODE="999997",
-        AUDITD_DATABASE_URL=url,
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
-        NO_COLOR="1",
-        COLUMNS="200",
-    )
-    return env
+    from benchmarks.ingest import child_env
+
+    return child_env(folder, url, PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200")
 
 
 def free_port() -> int:

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest
 from decide import DECIDE_CODE, ENGINE_CODE, EVENTS_PER_RESIDENT, EXPLAIN_CODE
 from detect import DETECT_CODE
-from ingest import PEAK, RESULTS, ROOT, WORK, fresh_store, machine
+from ingest import PEAK, RESULTS, ROOT, WORK, child_env, fresh_store, machine
 
 STEPS = ("ingest", "city", "explain", "detect", "anomaly", "annual", "queries", "pages")
 SEED = 7
@@ -91,18 +91,6 @@ def exponent(kind: str, small: tuple[int, float], large: tuple[int, float]) -> f
 
 
 # -- children ----------------------------------------------------------------------------------------
-
-
-def _env(folder: Path, url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITD_")}
-    env.update(
-        AUDITD_ENV="development",
-        AUDITD_DATA_DIR=str(folder / "data"),
-        AUDITD_MUNICIPALITY_CODE="999997",
-        AUDITD_DATABASE_URL=url,
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 def run_child(code: str, env: dict[str, str], what: str) -> dict[str, Any]:
@@ -308,7 +296,7 @@ class City:
             from sqlalchemy.engine import make_url
 
             self.url = make_url(pg_url).set(database=f"auditd_bench_city_{size}").render_as_string(hide_password=False)
-        self.env = _env(self.folder, self.url)
+        self.env = child_env(self.folder, self.url)
 
     def build(self, pg_url: str | None) -> dict[str, Any]:
         """The city's store, built if missing; the figures measured while building it."""
