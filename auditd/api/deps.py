@@ -87,7 +87,10 @@ def client_address(request: Request) -> str | None:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SecurityDep = Annotated[SecuritySettings, Depends(get_security)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-DbSession = Annotated[Session, Depends(get_db)]
+#: The request's session, committed (or rolled back) when the route returns and BEFORE the answer is sent
+#: ("function" scope): a client told 200 or sent on by a 303 reads what the route wrote, and a commit
+#: that fails is a 500, not a success already answered.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 
 _bearer = HTTPBearer(
