@@ -256,8 +256,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "staff_search": {"ja": "職員ID・氏名", "en": "Account or name"},
     "staff_search_hint": {"ja": "一部でも検索できます", "en": "any part"},
     "staff_activity_note": {
-        "ja": "利用状況は直近 {n} 日間（集計表 account_days から）。",
-        "en": "Activity over the last {n} days (from the account_days rollup).",
+        "ja": "利用状況は、保存済みの最新の操作までの直近 {n} 日間です。",
+        "en": "Activity over the last {n} days up to the newest stored event.",
     },
     "staff_name": {"ja": "氏名", "en": "Name"},
     "staff_id": {"ja": "職員番号", "en": "Staff ID"},
