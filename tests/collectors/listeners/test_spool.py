@@ -3,18 +3,15 @@ cut off on open, the bound, stored segments deleted, one listener per spool, pri
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import stat
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from listener_support import Running, writes_blocked
 from sqlalchemy import Engine
 
 from auditd.errors import ValidationFailed
@@ -22,7 +19,7 @@ from auditd.settings import Settings
 from collectors.formats.syslog import RejectedText
 from collectors.listeners.spool import MAGIC, MIN_SPOOL_BYTES, STATE_FILE, Spool
 from collectors.listeners.syslog import ListenerOptions, SyslogListener
-from collectors.pipeline import Ingestor, IngestSummary
+from collectors.pipeline import Ingestor
 from collectors.profile import resolve_profile
 
 LOCAL = ("127.0.0.1", 0)
@@ -222,90 +219,22 @@ def test_at_the_spool_bound_tcp_waits_and_udp_drops_are_counted(engine: Engine, 
     )
     listener = SyslogListener(Ingestor(engine, settings), resolve_profile("syslog-kv-3164"), options)
     tzenv = dict(os.environ, TZ="Asia/Tokyo")
-    with Running(listener) as running, writes_blocked(engine):
-        sender = subprocess.Popen(["logger", "-n", "127.0.0.1", "-P", str(running.tcp_port), "-T", "--rfc3164",
-                                   "-t", "EPM", "-f", str(tcp_file)], env=tzenv)  # fmt: skip
-        assert listener.wait_until(lambda s: (s.spool_bytes or 0) >= MIN_SPOOL_BYTES, timeout=30)
-        waiting = listener.stats.tcp_messages
-        time.sleep(0.5)
-        assert listener.stats.tcp_messages == waiting < tcp_lines, "no more is read"
-        assert sender.poll() is None, "the sender is made to wait"
-        subprocess.run(["logger", "-n", "127.0.0.1", "-P", str(running.udp_port), "-d", "--rfc3164", "-t", "EPM",
-                        "-f", str(udp_file)], env=tzenv, check=True, timeout=30)  # fmt: skip
-        assert listener.wait_until(lambda s: s.udp_messages == udp_lines, timeout=15)
-        assert listener.stats.udp_dropped == udp_lines and listener.stats.accepted == 0
-        assert listener.stats.tcp_messages == waiting
-    assert sender.wait(60) == 0
-    assert listener.wait_until(lambda s: s.accepted == tcp_lines, timeout=60)
-    total = running.stop()
-    assert (total.accepted, listener.stats.udp_dropped) == (tcp_lines, udp_lines)
+    with Running(listener) as running:
+        with writes_blocked(engine):
+            sender = subprocess.Popen(["logger", "-n", "127.0.0.1", "-P", str(running.tcp_port), "-T", "--rfc3164",
+                                       "-t", "EPM", "-f", str(tcp_file)], env=tzenv)  # fmt: skip
+            assert listener.wait_until(lambda s: (s.spool_bytes or 0) >= MIN_SPOOL_BYTES, timeout=30)
+            waiting = listener.stats.tcp_messages
+            time.sleep(0.5)
+            assert listener.stats.tcp_messages == waiting < tcp_lines, "no more is read"
+            assert sender.poll() is None, "the sender is made to wait"
+            subprocess.run(["logger", "-n", "127.0.0.1", "-P", str(running.udp_port), "-d", "--rfc3164", "-t", "EPM",
+                            "-f", str(udp_file)], env=tzenv, check=True, timeout=30)  # fmt: skip
+            assert listener.wait_until(lambda s: s.udp_messages == udp_lines, timeout=15)
+            assert listener.stats.udp_dropped == udp_lines and listener.stats.accepted == 0
+            assert listener.stats.tcp_messages == waiting
+        assert sender.wait(60) == 0
+        assert listener.wait_until(lambda s: s.accepted == tcp_lines, timeout=60)
+        total = running.stop()
+        assert (total.accepted, listener.stats.udp_dropped) == (tcp_lines, udp_lines)
     assert sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.seg")) < 100_000, "stored segments deleted"
-
-
-class Running:
-    """The listener on its own event loop in a thread, as the CLI runs it."""
-
-    def __init__(self, listener: SyslogListener) -> None:
-        self.listener = listener
-        self.total: IngestSummary | None = None
-        self.error: BaseException | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        try:
-            self.total = asyncio.run(self.listener.run(ready=lambda _: self._ready.set()))
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
-
-    def __enter__(self) -> Running:
-        self._thread.start()
-        assert self._ready.wait(15), "the listener did not start"
-        if self.error:
-            raise self.error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread.is_alive() and exc[0] is not None:
-            self.stop()
-
-    def stop(self) -> IngestSummary:
-        self.listener.stop()
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "the listener did not stop"
-        if self.error:
-            raise self.error
-        assert self.total is not None
-        return self.total
-
-    @property
-    def udp_port(self) -> int:
-        assert self.listener.udp_address
-        return self.listener.udp_address[1]
-
-    @property
-    def tcp_port(self) -> int:
-        assert self.listener.tcp_address
-        return self.listener.tcp_address[1]
-
-
-@contextmanager
-def writes_blocked(engine: Engine) -> Iterator[None]:
-    """Hold the database so the listener's writes wait: SQLite's write lock, or a PostgreSQL table lock."""
-    if engine.dialect.name == "sqlite":
-        raw = engine.raw_connection()
-        raw.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-        try:
-            yield
-        finally:
-            raw.driver_connection.execute("ROLLBACK")  # type: ignore[union-attr]
-            raw.close()
-        return
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        conn.exec_driver_sql("LOCK TABLE ingest_batches IN ACCESS EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            transaction.rollback()

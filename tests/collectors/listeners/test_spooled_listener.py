@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from listener_support import writes_blocked
 from sqlalchemy import Engine, text
 
 from auditd.store.db import make_engine
@@ -118,27 +119,6 @@ def runs(engine: Engine) -> list[tuple[str, int, int, str | None]]:
     with engine.connect() as conn:
         found = conn.execute(text("SELECT status, accepted, duplicates, error FROM ingest_runs ORDER BY id"))
         return [tuple(row) for row in found]  # type: ignore[misc]
-
-
-@contextmanager
-def writes_blocked(engine: Engine) -> Iterator[None]:
-    """Hold the database so the listener's writes wait: SQLite's write lock, or a PostgreSQL table lock."""
-    if engine.dialect.name == "sqlite":
-        raw = engine.raw_connection()
-        raw.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-        try:
-            yield
-        finally:
-            raw.driver_connection.execute("ROLLBACK")  # type: ignore[union-attr]
-            raw.close()
-        return
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        conn.exec_driver_sql("LOCK TABLE ingest_batches IN ACCESS EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            transaction.rollback()
 
 
 @pytest.mark.slow

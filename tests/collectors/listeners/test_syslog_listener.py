@@ -4,7 +4,6 @@ TCP with octet counting and TCP with LF framing — on both backends, in a threa
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import re
@@ -15,12 +14,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from listener_support import Running, writes_blocked
 from sqlalchemy import Engine, select, text
 
 from auditd.errors import ValidationFailed
@@ -36,7 +34,7 @@ from collectors.listeners.syslog import (
     datagram_frame,
     parse_endpoint,
 )
-from collectors.pipeline import Ingestor, IngestSummary
+from collectors.pipeline import Ingestor
 from collectors.profile import resolve_profile
 
 MY_NUMBER = "98765432109" + str(check_digit("98765432109"))
@@ -115,54 +113,6 @@ def test_a_profile_of_another_format_is_refused(engine: Engine, settings: Settin
 
 
 # -- the listener with real clients -----------------------------------------------------------------------
-
-
-class Running:
-    """The listener on its own event loop in a thread, as the CLI runs it, stopped on exit."""
-
-    def __init__(self, listener: SyslogListener) -> None:
-        self.listener = listener
-        self.total: IngestSummary | None = None
-        self.error: BaseException | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        try:
-            self.total = asyncio.run(self.listener.run(ready=lambda _: self._ready.set()))
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
-
-    def __enter__(self) -> Running:
-        self._thread.start()
-        assert self._ready.wait(15), "the listener did not start"
-        if self.error:
-            raise self.error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, times: int = 1) -> IngestSummary:
-        for _ in range(times):
-            self.listener.stop()
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "the listener did not stop"
-        if self.error:
-            raise self.error
-        assert self.total is not None
-        return self.total
-
-    @property
-    def udp_port(self) -> int:
-        assert self.listener.udp_address
-        return self.listener.udp_address[1]
-
-    @property
-    def tcp_port(self) -> int:
-        assert self.listener.tcp_address
-        return self.listener.tcp_address[1]
 
 
 def listener_for(engine: Engine, settings: Settings, profile: str, **options: object) -> SyslogListener:
@@ -292,27 +242,6 @@ def test_concurrent_tcp_clients_with_both_framings(engine: Engine, settings: Set
     assert (total.accepted, total.quarantined) == (clients * per_client, 0)
     details = {detail for (detail,) in events(engine, "detail")}
     assert details == {f"c{n}-{i}.csv" for n in range(clients) for i in range(per_client)}
-
-
-@contextmanager
-def writes_blocked(engine: Engine) -> Iterator[None]:
-    """Hold the database so the listener's writes wait: SQLite's write lock, or a PostgreSQL table lock."""
-    if engine.dialect.name == "sqlite":
-        raw = engine.raw_connection()
-        raw.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-        try:
-            yield
-        finally:
-            raw.driver_connection.execute("ROLLBACK")  # type: ignore[union-attr]
-            raw.close()
-        return
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        conn.exec_driver_sql("LOCK TABLE ingest_batches IN ACCESS EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            transaction.rollback()
 
 
 def test_a_slow_database_pauses_tcp_and_counts_udp_drops(engine: Engine, settings: Settings, tmp_path: Path):
