@@ -19,7 +19,7 @@ from collectors.pipeline import IngestSummary
 from collectors.profile import resolve_profile
 
 listen_app = typer.Typer(
-    help="Receive logs over the network and store them as they arrive (syslog over UDP and TCP).",
+    help="Receive logs over the network and store them as they arrive (syslog over UDP, TCP and RELP).",
     no_args_is_help=True,
 )
 DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
@@ -57,6 +57,13 @@ def listen_syslog(
         metavar="HOST:PORT",
         help=f"Receive TCP syslog here (octet-counted or one message per line), e.g. {DEFAULT_ADDRESS}.",
     ),
+    relp: str | None = typer.Option(
+        None,
+        "--relp",
+        metavar="HOST:PORT",
+        help="Receive RELP here (rsyslog's omrelp), e.g. 127.0.0.1:2514: each message is acknowledged "
+        "once it is safe in the spool, so the sender resends what a stop or a crash left unacknowledged.",
+    ),
     batch_size: int = typer.Option(2000, "--batch-size", min=1, help="Store after this many messages …"),
     flush_ms: int = typer.Option(
         500, "--flush-ms", min=1, help="… or this many milliseconds after the first waiting one."
@@ -89,9 +96,9 @@ def listen_syslog(
         "full, TCP senders are made to wait and UDP messages are dropped (and counted).",
     ),
 ) -> None:
-    """Receive syslog (RFC 5424 or BSD/RFC 3164) over UDP and/or TCP and store the events as they arrive.
+    """Receive syslog (RFC 5424 or BSD/RFC 3164) over UDP, TCP and/or RELP and store the events as they arrive.
 
-    With neither --udp nor --tcp it listens on both, at 127.0.0.1:5514. Every message is parsed with
+    With none of --udp, --tcp and --relp it listens on UDP and TCP, at 127.0.0.1:5514. Every message is parsed with
     the profile; one that cannot be read is quarantined with the reason, never dropped. Stop with
     Ctrl+C (or SIGTERM): what is buffered is stored and the totals are printed. A second Ctrl+C stops
     waiting for a database that does not answer (the messages not stored are counted).
@@ -103,9 +110,11 @@ def listen_syslog(
     current = settings()
     chosen = resolve_profile(profile)
     spool_root = current.spool_dir or current.data_dir / "spool"
+    nothing_given = not (udp or tcp or relp)
     options = ListenerOptions(
-        udp=parse_endpoint(udp) if udp else (None if tcp else parse_endpoint(DEFAULT_ADDRESS)),
-        tcp=parse_endpoint(tcp) if tcp else (None if udp else parse_endpoint(DEFAULT_ADDRESS)),
+        udp=parse_endpoint(udp) if udp else (parse_endpoint(DEFAULT_ADDRESS) if nothing_given else None),
+        tcp=parse_endpoint(tcp) if tcp else (parse_endpoint(DEFAULT_ADDRESS) if nothing_given else None),
+        relp=parse_endpoint(relp) if relp else None,
         batch_size=batch_size,
         flush_ms=flush_ms,
         max_message_bytes=max_message_bytes,
@@ -146,6 +155,8 @@ def _announce(listener: SyslogListener) -> None:
         where.append(f"udp {_address(listener.udp_address)}")
     if listener.tcp_address:
         where.append(f"tcp {_address(listener.tcp_address)}")
+    if listener.relp_address:
+        where.append(f"relp {_address(listener.relp_address)}")
     options = listener.options
     console.print(
         f"listening for syslog on {', '.join(where)}  profile {listener.profile.name}, "
@@ -162,8 +173,8 @@ def _address(address: tuple[str, int]) -> str:
 
 def _print_totals(listener: SyslogListener, total: IngestSummary) -> None:
     stats = listener.stats
-    table = Table("received", "udp", "tcp", "stored", "duplicate", "quarantined", "masked 個人番号", "udp dropped",
-                  "not stored", title=f"syslog run {total.run_id}")  # fmt: skip
+    table = Table("received", "udp", "tcp", "relp", "stored", "duplicate", "quarantined", "masked 個人番号",
+                  "udp dropped", "not stored", title=f"syslog run {total.run_id}")  # fmt: skip
     table.add_row(
         *(
             f"{n:,}"
@@ -171,6 +182,7 @@ def _print_totals(listener: SyslogListener, total: IngestSummary) -> None:
                 stats.received,
                 stats.udp_messages,
                 stats.tcp_messages,
+                stats.relp_messages,
                 total.accepted,
                 total.duplicates,
                 total.quarantined,

@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import heapq
+import itertools
 import json
 import os
 import struct
@@ -406,13 +408,52 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class Waiters:
+    """Futures waiting for a record number to be passed by a mark (event-loop only).
+
+    The hook by which a receiver learns that what it put is durable: it asks :meth:`until` for the
+    number :meth:`SpoolQueue.put` (or :meth:`MessageBuffer.put`) returned, and whoever makes records
+    durable calls :meth:`reached` with the number after the last of them (the spool after each
+    ``fsync``, which already groups records; the memory buffer after each stored batch).
+    """
+
+    def __init__(self) -> None:
+        self._mark = 0
+        self._order = itertools.count()
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+
+    def until(self, number: int) -> asyncio.Future[None]:
+        """A future done once record ``number`` is below the mark."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if number < self._mark:
+            future.set_result(None)
+        else:
+            heapq.heappush(self._waiting, (number, next(self._order), future))
+        return future
+
+    def reached(self, mark: int) -> None:
+        """Records before ``mark`` are durable."""
+        self._mark = max(self._mark, mark)
+        while self._waiting and self._waiting[0][0] < self._mark:
+            future = heapq.heappop(self._waiting)[2]
+            if not future.done():
+                future.set_result(None)
+
+    def cancel(self) -> None:
+        """Nothing more becomes durable here: whoever waits stops waiting (and does not acknowledge)."""
+        for _, _, future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+
+
 class SpoolQueue:
     """The listener's queue when it spools: the same surface as
     :class:`~collectors.listeners.syslog.MessageBuffer`, with the spool behind it.
 
     Receivers append (TCP waits for room when the spool is at its bound, UDP gets ``False``); a
     syncer task ``fsync``'s every ``flush`` seconds, or as soon as ``batch`` records wait; the batcher
-    takes only synced records, and after storing them calls :meth:`done` (or :meth:`retry`).
+    takes only synced records, and after storing them calls :meth:`freed`. A record is durable once
+    synced: :meth:`durable` tells a receiver when (RELP acknowledges then).
     """
 
     def __init__(self, spool: Spool, *, batch: int, flush: float) -> None:
@@ -427,6 +468,7 @@ class SpoolQueue:
         self._room = asyncio.Event()
         self._room.set()
         self._syncer: asyncio.Task[None] | None = None
+        self._durable = Waiters()
 
     def __len__(self) -> int:
         return self.spool.pending
@@ -445,17 +487,23 @@ class SpoolQueue:
         self._append(text)
         return True
 
-    async def put(self, text: str, size: int) -> None:
+    async def put(self, text: str, size: int) -> int:
+        """Append ``text`` once there is room; returns its record number (see :meth:`durable`)."""
         while self.spool.full() and not self._closed:
             self._room.clear()
             await self._room.wait()
-        self._append(text)
+        return self._append(text)
 
-    def _append(self, text: str) -> None:
-        self.spool.append(text)
+    def _append(self, text: str) -> int:
+        number = self.spool.append(text)
         self._dirty.set()
         if self.spool.appended - self.spool.synced >= self.batch:
             self._plenty.set()
+        return number
+
+    def durable(self, number: int) -> asyncio.Future[None]:
+        """Done once record ``number`` is ``fsync``'d (a kill or a power cut no longer loses it)."""
+        return self._durable.until(number)
 
     async def _sync_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -465,7 +513,8 @@ class SpoolQueue:
                 await asyncio.wait_for(self._plenty.wait(), self.flush)
             self._dirty.clear()
             self._plenty.clear()
-            await loop.run_in_executor(None, self.spool.sync)
+            synced = await loop.run_in_executor(None, self.spool.sync)
+            self._durable.reached(synced)
             self._synced.set()
 
     async def take(self, count: int, linger: float) -> list[str] | None:
@@ -473,7 +522,7 @@ class SpoolQueue:
         already waited ``flush`` for a batch to gather: no second wait here."""
         while self.spool.read_position >= self.spool.synced:
             if self._closed:
-                self.spool.sync()
+                self._durable.reached(self.spool.sync())
                 if self.spool.read_position >= self.spool.synced:
                     return None
                 break
@@ -500,3 +549,4 @@ class SpoolQueue:
         self._room.set()
         if self._syncer is not None:
             self._syncer.cancel()
+        self._durable.cancel()

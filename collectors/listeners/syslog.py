@@ -1,4 +1,4 @@
-"""A syslog server: UDP, and TCP with both framings of RFC 6587, feeding the ingest pipeline.
+"""A syslog server: UDP, TCP with both framings of RFC 6587, and RELP, feeding the ingest pipeline.
 
 Messages go into one bounded in-memory buffer; a single batcher takes them out every
 ``batch_size`` messages or ``flush_ms`` after the first one waiting, and stores each batch with
@@ -20,6 +20,12 @@ each batch. A listener killed at any point, or a database away for a while, lose
 the listener stores what the spool holds first, continuing the killed run's record ids, so nothing is
 stored twice. The spool is bounded (``spool_max_bytes``); at the bound TCP is paused and UDP dropped
 (and counted) as with the memory buffer.
+
+What a listener killed had not read from a TCP connection yet is lost, and the sender cannot know.
+RELP (:class:`RelpSession`, rsyslog's ``omrelp``) closes that gap: each message is acknowledged once
+it is durable (``fsync``'d in the spool; without a spool, stored), and the sender sends again whatever
+was not acknowledged when a connection broke — at least once, with at most the sender's window of
+unacknowledged messages stored twice after a kill.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import re
 import socket
 import threading
 import time
@@ -45,7 +52,7 @@ from auditd.errors import ValidationFailed
 from auditd.events import repository as events_repo
 from collectors.formats.syslog import RejectedText
 from collectors.listeners import repository
-from collectors.listeners.spool import Spool, SpoolQueue
+from collectors.listeners.spool import Spool, SpoolQueue, Waiters
 from collectors.pipeline import Ingestor, IngestSummary, RecordIdentity, StreamIngest
 from collectors.profile import Profile
 
@@ -57,6 +64,8 @@ UDP_RECEIVE_BUFFER = 4 << 20  # absorbs bursts while the loop is busy; the kerne
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, OSError)
 MAX_RETRY_SECONDS = 30.0
 DEFAULT_SPOOL_BYTES = 1 << 30
+#: On stop, how long a RELP connection waits for its last acknowledgements before it is closed.
+RELP_GOODBYE_SECONDS = 5.0
 
 
 def parse_endpoint(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -242,6 +251,166 @@ class TcpFramer:
         self.mode = "lf"
 
 
+# -- RELP ---------------------------------------------------------------------------------------------
+
+MAX_TXNR = 999_999_999
+RELP_OPEN_OK = b"200 OK\nrelp_version=0\nrelp_software=auditd\ncommands=syslog"
+RELP_OK = b"200 OK"
+RELP_SERVER_CLOSE = b"0 serverclose 0\n"
+_RELP_HEADER = re.compile(rb"(\d{1,9}) ([A-Za-z]{1,32}) (\d{1,9})([ \n])")
+_RELP_PARTIAL = re.compile(rb"\d{0,9}(?: [A-Za-z]{0,32}(?: \d{0,9})?)?")  # a header not complete yet
+_RELP_TXNR = re.compile(rb"(\d{1,9}) ")
+
+
+@dataclass(frozen=True)
+class RelpReply:
+    """Answer ``txnr`` with ``data`` now (after the answers before it)."""
+
+    txnr: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RelpMessage:
+    """A ``syslog`` command: store ``frame``, answer ``200 OK`` once it is durable (``None``: empty,
+    nothing to store, answer at once)."""
+
+    txnr: int
+    frame: Frame | None
+
+
+@dataclass(frozen=True)
+class RelpHangup:
+    """Close the connection once the answers before this are sent (``error``: not a ``close``)."""
+
+    reason: str
+    error: bool = True
+
+
+RelpAction = RelpReply | RelpMessage | RelpHangup
+
+
+def relp_response(txnr: int, data: bytes) -> bytes:
+    """``TXNR rsp DATALEN [SP DATA] LF``."""
+    return b"%d rsp %d" % (txnr, len(data)) + (b" " + data if data else b"") + b"\n"
+
+
+class RelpSession:
+    """The server side of one RELP v1 connection (rsyslog's ``omrelp``), without I/O: fed bytes, it
+    returns what to do (:data:`RelpAction`).
+
+    Frames are ``TXNR SP COMMAND SP DATALEN [SP DATA] LF``; the transaction numbers go 1, 2, …,
+    999,999,999, 1 … as librelp sends them. Commands: ``open`` (the offers are answered with ours),
+    ``syslog`` (one message, framed as a TCP message would be: see :class:`TcpFramer`), ``close``
+    (answered, then the connection ends). A well-framed command that cannot be served is answered
+    ``500`` and the session goes on; a frame that breaks the framing is answered ``500`` when its
+    transaction number could be read, and the connection is closed either way: what follows cannot
+    be framed. A ``syslog`` whose data is longer than ``limit`` is discarded as it streams in and
+    quarantined as ``too_long`` (and acknowledged: it is handled). A frame cut off by the end of the
+    connection is dropped: it was not acknowledged, so the sender sends it again.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.opened = False
+        self.ended = False
+        self._expected = 1
+        self._buffer = bytearray()
+        self._header: tuple[int, str, int] | None = None  # the frame whose data is being read
+        self._got = 0
+        self._data = bytearray()  # the data, or its first KEEP_BYTES if longer than the limit
+
+    def feed(self, data: bytes) -> list[RelpAction]:
+        out: list[RelpAction] = []
+        if self.ended:
+            return out
+        buffer = self._buffer
+        buffer += data
+        position = 0
+        while not self.ended:
+            if self._header is None:
+                found = _RELP_HEADER.match(buffer, position)
+                if found is None:
+                    if _RELP_PARTIAL.fullmatch(buffer, position):
+                        break  # a header still arriving
+                    known = _RELP_TXNR.match(buffer, position)
+                    self._broken(out, int(known.group(1)) if known else None, "malformed frame header")
+                    break
+                txnr, command, length = int(found.group(1)), found.group(2).decode(), int(found.group(3))
+                position = found.end()
+                if length == 0:
+                    if found.group(4) != b"\n":
+                        self._broken(out, txnr, "a frame without data must end after DATALEN 0")
+                        break
+                    self._command(out, txnr, command, b"")
+                    continue
+                if found.group(4) != b" ":
+                    self._broken(out, txnr, f"DATALEN {length} but no data")
+                    break
+                self._header, self._got = (txnr, command, length), 0
+                self._data.clear()
+            txnr, command, length = self._header
+            taken = min(length - self._got, len(buffer) - position)
+            keep = length if length <= self.limit else KEEP_BYTES
+            if len(self._data) < keep:
+                self._data += buffer[position : position + min(taken, keep - len(self._data))]
+            position += taken
+            self._got += taken
+            if self._got < length or position >= len(buffer):
+                break  # the data, or its trailer, still arriving
+            if buffer[position] != 0x0A:
+                self._broken(out, txnr, f"no LF after the {length:,} bytes of DATALEN")
+                break
+            position += 1
+            self._header = None
+            body: Frame = bytes(self._data) if length <= self.limit else too_long(bytes(self._data), length, self.limit)
+            self._command(out, txnr, command, body)
+        del buffer[:position]
+        return out
+
+    def _command(self, out: list[RelpAction], txnr: int, command: str, data: Frame) -> None:
+        if txnr != self._expected:
+            self._broken(out, txnr, f"transaction number {txnr} out of sequence (expected {self._expected})")
+            return
+        self._expected = 1 if txnr == MAX_TXNR else txnr + 1
+        if isinstance(data, Broken) and command != "syslog":
+            out.append(RelpReply(txnr, f"500 {command} data longer than {self.limit:,} bytes".encode()))
+        elif command == "open":
+            out.append(RelpReply(txnr, self._open(data) if not self.opened else b"200 connection already open"))
+        elif command == "syslog" and not self.opened:
+            out.append(RelpReply(txnr, b"500 the session is not open"))
+        elif command == "syslog":
+            message = data if isinstance(data, Broken) else _trim(data)
+            out.append(RelpMessage(txnr, message or None))
+        elif command == "close":
+            out.append(RelpReply(txnr, b""))
+            out.append(RelpHangup("the sender closed the session", error=False))
+            self.ended = True
+        else:
+            out.append(RelpReply(txnr, f"500 command {command!r} not supported".encode()))
+
+    def _open(self, data: Frame) -> bytes:
+        assert isinstance(data, bytes)
+        offers: dict[str, list[str]] = {}
+        for line in data.decode("utf-8", "replace").split("\n"):
+            name, _, values = line.partition("=")
+            if name:
+                offers[name.strip()] = [v for v in values.split(",") if v]
+        if not [v for v in offers.get("relp_version", []) if v.isdigit()]:
+            return b"500 the open offers no relp_version"
+        if "syslog" not in offers.get("commands", []):
+            return b"500 required command not supported by client: syslog"
+        self.opened = True
+        return RELP_OPEN_OK
+
+    def _broken(self, out: list[RelpAction], txnr: int | None, reason: str) -> None:
+        if txnr is not None:
+            out.append(RelpReply(txnr, f"500 {reason}".encode()))
+        out.append(RelpHangup(reason))
+        self.ended = True
+        self._buffer.clear()
+
+
 # -- the buffer ---------------------------------------------------------------------------------------
 
 
@@ -250,6 +419,8 @@ class MessageBuffer:
 
     Bounded in messages and in bytes, so a slow database costs at most that much memory. TCP
     receivers wait for room (:meth:`put`); UDP receivers cannot, and get ``False`` (:meth:`offer`).
+    Messages are numbered as they come; one is durable (:meth:`durable`) once the batch holding it is
+    stored (:meth:`stored`): there is no earlier point at which it survives the process.
     """
 
     def __init__(self, max_messages: int, max_bytes: int) -> None:
@@ -263,6 +434,9 @@ class MessageBuffer:
         self._not_full = asyncio.Event()
         self._not_full.set()
         self._enough = asyncio.Event()
+        self._appended = 0  # number of the next message
+        self._taken = 0  # number of the first message not taken
+        self._durable = Waiters()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -276,18 +450,34 @@ class MessageBuffer:
         self._append(text, size)
         return True
 
-    async def put(self, text: str, size: int) -> None:
+    async def put(self, text: str, size: int) -> int:
+        """Add ``text`` once there is room; returns its number (see :meth:`durable`)."""
         while self.full() and not self._closed:
             self._not_full.clear()
             await self._not_full.wait()
-        self._append(text, size)
+        return self._append(text, size)
 
-    def _append(self, text: str, size: int) -> None:
+    def _append(self, text: str, size: int) -> int:
         self._items.append((text, size))
         self._bytes += size
         self._not_empty.set()
         if len(self._items) >= self._want:
             self._enough.set()
+        self._appended += 1
+        return self._appended - 1
+
+    def durable(self, number: int) -> asyncio.Future[None]:
+        """Done once message ``number`` is stored."""
+        return self._durable.until(number)
+
+    def stored(self, end: int) -> None:
+        """The messages before ``end`` (a :attr:`taken_end`) are committed to the store."""
+        self._durable.reached(end)
+
+    @property
+    def taken_end(self) -> int:
+        """The number after the batch last taken."""
+        return self._taken
 
     async def take(self, count: int, linger: float) -> list[str] | None:
         """Up to ``count`` messages, waiting at most ``linger`` seconds for that many once one is
@@ -308,6 +498,7 @@ class MessageBuffer:
             text, size = self._items.popleft()
             self._bytes -= size
             batch.append(text)
+        self._taken += len(batch)
         if not self.full():
             self._not_full.set()
         return batch
@@ -328,6 +519,8 @@ class MessageBuffer:
 class ListenerOptions:
     udp: tuple[str, int] | None = None
     tcp: tuple[str, int] | None = None
+    #: RELP (rsyslog's ``omrelp``): TCP whose every message is acknowledged once durable.
+    relp: tuple[str, int] | None = None
     batch_size: int = 2000
     flush_ms: int = 500
     max_message_bytes: int = 65_536
@@ -339,8 +532,8 @@ class ListenerOptions:
     spool_max_bytes: int = DEFAULT_SPOOL_BYTES
 
     def __post_init__(self) -> None:
-        if self.udp is None and self.tcp is None:
-            raise ValidationFailed("nothing to listen on: give a UDP or a TCP address (or both)")
+        if self.udp is None and self.tcp is None and self.relp is None:
+            raise ValidationFailed("nothing to listen on: give a UDP, a TCP or a RELP address (or several)")
         if self.batch_size < 1 or self.flush_ms < 1:
             raise ValidationFailed("batch size and flush interval must be at least 1")
         if self.max_message_bytes < 480:  # RFC 5424 §6.1: every receiver accepts 480 octets
@@ -356,6 +549,9 @@ class ListenerStats:
     udp_messages: int = 0
     tcp_messages: int = 0
     tcp_connections: int = 0
+    relp_messages: int = 0
+    relp_connections: int = 0
+    relp: bool = False  # listening on RELP: its count is shown
     udp_dropped: int = 0
     transport_rejects: int = 0  # too long, undecodable, broken framing (quarantined)
     batches: int = 0
@@ -374,11 +570,12 @@ class ListenerStats:
 
     @property
     def received(self) -> int:
-        return self.udp_messages + self.tcp_messages
+        return self.udp_messages + self.tcp_messages + self.relp_messages
 
     def line(self) -> str:
+        relp = f", relp {self.relp_messages:,}" if self.relp else ""
         parts = [
-            f"received {self.received:,} (udp {self.udp_messages:,}, tcp {self.tcp_messages:,})",
+            f"received {self.received:,} (udp {self.udp_messages:,}, tcp {self.tcp_messages:,}{relp})",
             f"stored {self.accepted:,}",
             f"duplicate {self.duplicates:,}",
             f"quarantined {self.quarantined:,}",
@@ -486,9 +683,10 @@ class SyslogListener:
         self.options = options
         self.actor = actor
         self.say = say
-        self.stats = ListenerStats()
+        self.stats = ListenerStats(relp=options.relp is not None)
         self.udp_address: tuple[str, int] | None = None
         self.tcp_address: tuple[str, int] | None = None
+        self.relp_address: tuple[str, int] | None = None
         self.run_id: int | None = None
         #: A write hung and was given up on (second stop): the run could not be closed. The given-up
         #: write still holds its worker thread; the CLI ends the process, so its transaction is rolled
@@ -533,18 +731,20 @@ class SyslogListener:
 
     async def run(self, ready: Callable[[SyslogListener], None] | None = None) -> IngestSummary:
         """Bind, open the run, serve until :meth:`stop`, then drain and close. ``ready`` is called once
-        the sockets are bound (their addresses are in ``udp_address`` / ``tcp_address``)."""
+        the sockets are bound (their addresses are in ``udp_address`` / ``tcp_address`` / ``relp_address``)."""
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._abandon = asyncio.Event()
         self._buffer: MessageBuffer | SpoolQueue = MessageBuffer(self.options.queue_messages, self.options.queue_bytes)
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._relp_clients: set[asyncio.Task[None]] = set()
+        self._intake_closed = asyncio.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syslog-writer")
         self._loop = loop
         if self._stop_calls:
             self._on_stop()
         udp: asyncio.DatagramTransport | None = None
-        tcp: asyncio.Server | None = None
+        servers: list[asyncio.Server] | None = None
         try:
             if self.options.spool_dir is not None:  # before binding: what arrives goes to disk from the start
                 spool = Spool(self.options.spool_dir, self.options.spool_max_bytes)
@@ -553,7 +753,7 @@ class SyslogListener:
                 for note in spool.torn:
                     self._say(f"spool: {note}")
                 self._buffer = SpoolQueue(spool, batch=self.options.batch_size, flush=self.options.flush_ms / 1000)
-            udp, tcp = await self._bind()
+            udp, servers = await self._bind()
             if self._spool is not None:
                 self._stream = await loop.run_in_executor(
                     self._writer, functools.partial(self._spooled_stream, self._spool, state.run_id)
@@ -584,16 +784,16 @@ class SyslogListener:
                 reporter.cancel()
                 error = batcher.exception() or RuntimeError("the syslog batcher ended")
                 self._buffer.close()  # connections waiting for room go on to their end
-                await self._close_intake(udp, tcp)
-                udp = tcp = None
+                await self._close_intake(udp, servers)
+                udp = servers = None
                 self.stats.unsaved += len(self._buffer)
                 self._changed_now()
                 await loop.run_in_executor(
                     self._writer, functools.partial(self._stream.close, "failed", f"{type(error).__name__}: {error}")
                 )
                 raise error
-            await self._close_intake(udp, tcp)
-            udp = tcp = None
+            await self._close_intake(udp, servers)
+            udp = servers = None
             self._buffer.close()
             await batcher
             reporter.cancel()
@@ -609,8 +809,8 @@ class SyslogListener:
             self._changed_now()
             return total
         finally:
-            if udp is not None or tcp is not None:
-                await self._close_intake(udp, tcp)
+            if udp is not None or servers is not None:
+                await self._close_intake(udp, servers)
             self._buffer.close()
             self._writer.shutdown(wait=not self.hung, cancel_futures=self.hung)
             if self._spool is not None:
@@ -649,12 +849,14 @@ class SyslogListener:
             where.append(f"udp/{_show(self.udp_address)}")
         if self.tcp_address:
             where.append(f"tcp/{_show(self.tcp_address)}")
+        if self.relp_address:
+            where.append(f"relp/{_show(self.relp_address)}")
         return "syslog:" + "+".join(where)
 
-    async def _bind(self) -> tuple[asyncio.DatagramTransport | None, asyncio.Server | None]:
+    async def _bind(self) -> tuple[asyncio.DatagramTransport | None, list[asyncio.Server]]:
         loop = asyncio.get_running_loop()
         udp: asyncio.DatagramTransport | None = None
-        tcp: asyncio.Server | None = None
+        servers: list[asyncio.Server] = []
         which, address = "udp", self.options.udp
         try:
             if self.options.udp:
@@ -666,27 +868,37 @@ class SyslogListener:
                 self.udp_address = (str(host), int(port))
             which, address = "tcp", self.options.tcp
             if self.options.tcp:
-                tcp = await asyncio.start_server(self._client, *self.options.tcp, limit=READ_BYTES)
-                host, port = tcp.sockets[0].getsockname()[:2]
+                servers.append(await asyncio.start_server(self._client, *self.options.tcp, limit=READ_BYTES))
+                host, port = servers[-1].sockets[0].getsockname()[:2]
                 self.tcp_address = (str(host), int(port))
+            which, address = "relp", self.options.relp
+            if self.options.relp:
+                servers.append(await asyncio.start_server(self._relp_client, *self.options.relp, limit=READ_BYTES))
+                host, port = servers[-1].sockets[0].getsockname()[:2]
+                self.relp_address = (str(host), int(port))
         except OSError as exc:
             if udp is not None:
                 udp.close()
+            for server in servers:
+                server.close()
             raise ValidationFailed(
                 f"cannot listen on {which} {_show(address)}: {exc.strerror or exc}",
                 hint="ports below 1024 need privileges: listen on 5514 and redirect 514 to it, or pick a free port",
             ) from exc
-        return udp, tcp
+        return udp, servers
 
-    async def _close_intake(self, udp: asyncio.DatagramTransport | None, tcp: asyncio.Server | None) -> None:
+    async def _close_intake(self, udp: asyncio.DatagramTransport | None, servers: list[asyncio.Server] | None) -> None:
         """Stop receiving: no new datagrams or connections; open connections are closed after what
-        they already delivered is buffered."""
+        they already delivered is buffered. A RELP connection first stops being read, is sent the
+        acknowledgements of what became durable meanwhile and ``serverclose``, then closed."""
         if udp is not None:
             udp.close()
-        if tcp is not None:
-            tcp.close()
-        for writer in list(self._clients.values()):
-            writer.close()
+        for server in servers or []:
+            server.close()
+        self._intake_closed.set()  # RELP connections stop reading and say goodbye
+        for task, writer in list(self._clients.items()):
+            if task not in self._relp_clients:
+                writer.close()
         if self._clients:
             await asyncio.gather(*self._clients, return_exceptions=True)
 
@@ -726,12 +938,87 @@ class SyslogListener:
             writer.close()
             self._clients.pop(task, None)
 
-    async def _put(self, frame: Frame) -> None:
-        self.stats.tcp_messages += 1
+    async def _put(self, frame: Frame, *, relp: bool = False) -> int:
+        """Queue one message of a connection (waiting for room); returns its number in the queue."""
+        if relp:
+            self.stats.relp_messages += 1
+        else:
+            self.stats.tcp_messages += 1
         size = len(frame) if isinstance(frame, bytes) else len(frame.head)
         if self._buffer.full():
             self._changed_now()  # this connection is about to wait: let observers see the full queue
-        await self._buffer.put(self._text(frame), size)
+        return await self._buffer.put(self._text(frame), size)
+
+    async def _relp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One RELP connection: its messages go where TCP's go; each is acknowledged once the queue
+        says it is durable (:meth:`SpoolQueue.durable`: ``fsync``'d; without a spool, stored). The
+        acknowledgements leave in order, from :meth:`_relp_answers`, so reading never waits for them:
+        the sender's window (unacknowledged messages it may send) is what holds it back."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients[task] = writer
+        self._relp_clients.add(task)
+        self.stats.relp_connections += 1
+        session = RelpSession(self.options.max_message_bytes)
+        answers: asyncio.Queue[tuple[asyncio.Future[None] | None, bytes] | None] = asyncio.Queue()
+        answering = asyncio.create_task(self._relp_answers(answers, writer))
+        closing = asyncio.ensure_future(self._intake_closed.wait())
+        try:
+            while not session.ended and not answering.done():
+                reading = asyncio.ensure_future(reader.read(READ_BYTES))
+                await asyncio.wait({reading, closing}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    reading.cancel()
+                    break
+                try:
+                    data = reading.result()
+                except (ConnectionError, OSError):
+                    data = b""
+                if not data:
+                    break
+                for action in session.feed(data):
+                    if isinstance(action, RelpMessage):
+                        durable = None
+                        if action.frame is not None:
+                            durable = self._buffer.durable(await self._put(action.frame, relp=True))
+                        answers.put_nowait((durable, relp_response(action.txnr, RELP_OK)))
+                    elif isinstance(action, RelpReply):
+                        answers.put_nowait((None, relp_response(action.txnr, action.data)))
+                    elif action.error:
+                        self._say(f"relp: closing the connection from {_peer(writer)}: {action.reason}")
+                self._changed_now()
+            if not session.ended:  # we stop (or the sender went): tell it, after the last acknowledgement
+                answers.put_nowait((None, RELP_SERVER_CLOSE))
+            answers.put_nowait(None)
+            await asyncio.wait({answering}, timeout=RELP_GOODBYE_SECONDS)
+        finally:
+            closing.cancel()
+            answering.cancel()
+            writer.close()
+            self._clients.pop(task, None)
+            self._relp_clients.discard(task)
+
+    async def _relp_answers(
+        self, answers: asyncio.Queue[tuple[asyncio.Future[None] | None, bytes] | None], writer: asyncio.StreamWriter
+    ) -> None:
+        """Send a connection's answers in order, each once what it acknowledges is durable. A message
+        that never becomes durable (the listener stopped before) is not acknowledged, nor anything
+        after it: the sender sends those again."""
+        while (item := await answers.get()) is not None:
+            durable, answer = item
+            if durable is not None:
+                try:
+                    await durable
+                except asyncio.CancelledError:
+                    if durable.cancelled():
+                        return
+                    raise
+            writer.write(answer)
+            if answers.empty():
+                try:
+                    await writer.drain()
+                except (ConnectionError, OSError):
+                    return
 
     def _text(self, frame: Frame) -> str:
         if isinstance(frame, Broken):
@@ -750,13 +1037,14 @@ class SyslogListener:
             batch = await self._buffer.take(self.options.batch_size, linger)
             if batch is None:
                 return
-            await self._write(batch, self._buffer.taken_end if isinstance(self._buffer, SpoolQueue) else None)
+            await self._write(batch, self._buffer.taken_end)
 
-    async def _write(self, batch: list[str], end: int | None = None) -> None:
+    async def _write(self, batch: list[str], end: int) -> None:
         """Store one batch. On a database error retry it (it stores nothing twice) until it works or a
         second stop gives up on it; a write that hangs is given up on too, and the listener is then
-        :attr:`hung`: that batch and the rest are counted as not stored. With a spool, ``end`` is the
-        spool record after the batch; what is not stored stays in the spool for the next start."""
+        :attr:`hung`: that batch and the rest are counted as not stored. ``end`` is the queue's number
+        after the batch (:attr:`SpoolQueue.taken_end`): with a spool the run's checkpoint, and what is
+        not stored stays in the spool for the next start; without one, what is now durable."""
         delay = 0.5
         loop = asyncio.get_running_loop()
         while True:
@@ -764,7 +1052,7 @@ class SyslogListener:
                 self.stats.unsaved += len(batch)
                 self._changed_now()
                 return
-            if end is not None:
+            if self._spool is not None:
                 assert isinstance(self._stream, SpooledStream)
                 call = functools.partial(self._stream.ingest_until, batch, end)
             else:
@@ -796,10 +1084,13 @@ class SyslogListener:
                 self.stats.unsaved += len(batch)
                 raise
             break
-        if end is not None and self._spool is not None:
+        if self._spool is not None:
             await loop.run_in_executor(self._writer, functools.partial(self._spool.commit, end, self.run_id))
             assert isinstance(self._buffer, SpoolQueue)
             self._buffer.freed()
+        else:
+            assert isinstance(self._buffer, MessageBuffer)
+            self._buffer.stored(end)
         stats = self.stats
         stats.batches += 1
         stats.read += done.read
@@ -844,6 +1135,11 @@ class SyslogListener:
     def _say(self, text: str) -> None:
         if self.say is not None:
             self.say(f"{time.strftime('%H:%M:%S')}  {text}")
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return _show((str(peer[0]), int(peer[1]))) if isinstance(peer, tuple) and len(peer) >= 2 else "?"
 
 
 def _show(address: tuple[str, int] | None) -> str:
