@@ -11,8 +11,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from auditd.cli.common import console, migrated_engine, settings
-from auditd.errors import ValidationFailed
+from auditd.cli.common import console, settings
+from auditd.errors import StoreUnavailable, ValidationFailed
+from auditd.store.db import make_engine
+from auditd.store.migrate import require_current
 from auditd.trail.service import cli_actor
 from collectors.listeners.syslog import DEFAULT_PORT, ListenerOptions, SyslogListener, parse_endpoint
 from collectors.pipeline import IngestSummary
@@ -123,7 +125,14 @@ def listen_syslog(
         spool_dir=spool_dir or spool_root / f"syslog-{chosen.source_name}",
         spool_max_bytes=parse_size(spool_max) if spool_max else current.spool_max_bytes,
     )
-    engine = migrated_engine(current)
+    engine = make_engine(current.db_url)
+    try:
+        require_current(engine)
+    except StoreUnavailable as exc:
+        if exc.__cause__ is None:  # the store answers, at another migration: say how to fix it
+            raise
+        # the store does not answer (restarted during an outage): listen, spool, and open the run when it does
+        console.print(f"the store does not answer yet: {str(exc.__cause__).splitlines()[0][:200]}", highlight=False)
     from collectors.pipeline import Ingestor
 
     listener = SyslogListener(
@@ -150,25 +159,13 @@ async def _serve(listener: SyslogListener) -> IngestSummary:
 
 
 def _announce(listener: SyslogListener) -> None:
-    where = []
-    if listener.udp_address:
-        where.append(f"udp {_address(listener.udp_address)}")
-    if listener.tcp_address:
-        where.append(f"tcp {_address(listener.tcp_address)}")
-    if listener.relp_address:
-        where.append(f"relp {_address(listener.relp_address)}")
     options = listener.options
     console.print(
-        f"listening for syslog on {', '.join(where)}  profile {listener.profile.name}, "
+        f"listening for syslog on {listener.addresses()}  profile {listener.profile.name}, "
         f"source {listener.profile.source_name}, run {listener.run_id}  "
         f"(batches of {options.batch_size:,} or every {options.flush_ms:,} ms; Ctrl+C to stop)",
         highlight=False,
     )
-
-
-def _address(address: tuple[str, int]) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _print_totals(listener: SyslogListener, total: IngestSummary) -> None:

@@ -745,6 +745,7 @@ class SyslogListener:
             self._on_stop()
         udp: asyncio.DatagramTransport | None = None
         servers: list[asyncio.Server] | None = None
+        reporter: asyncio.Task[None] | None = None
         try:
             if self.options.spool_dir is not None:  # before binding: what arrives goes to disk from the start
                 spool = Spool(self.options.spool_dir, self.options.spool_max_bytes)
@@ -754,12 +755,11 @@ class SyslogListener:
                     self._say(f"spool: {note}")
                 self._buffer = SpoolQueue(spool, batch=self.options.batch_size, flush=self.options.flush_ms / 1000)
             udp, servers = await self._bind()
+            reporter = asyncio.create_task(self._reporter())  # what is received is told, store or no store
             if self._spool is not None:
-                self._stream = await loop.run_in_executor(
-                    self._writer, functools.partial(self._spooled_stream, self._spool, state.run_id)
-                )
                 assert isinstance(self._buffer, SpoolQueue)
-                self._buffer.start()
+                self._buffer.start()  # received and fsync'd from now on, whether the store answers or not
+                self._stream = await self._open_spooled(state.run_id)
                 self.stats.recovered = self._spool.synced - self._spool.committed
                 if self.stats.recovered:
                     self._say(
@@ -776,7 +776,6 @@ class SyslogListener:
             if ready is not None:
                 ready(self)
             batcher = asyncio.create_task(self._batcher())
-            reporter = asyncio.create_task(self._reporter())
             stopping = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({stopping, batcher}, return_when=asyncio.FIRST_COMPLETED)
             if batcher.done():  # only a bug ends it early: stop receiving, count what is lost, say so
@@ -809,12 +808,46 @@ class SyslogListener:
             self._changed_now()
             return total
         finally:
+            if reporter is not None:
+                reporter.cancel()
             if udp is not None or servers is not None:
                 await self._close_intake(udp, servers)
             self._buffer.close()
             self._writer.shutdown(wait=not self.hung, cancel_futures=self.hung)
             if self._spool is not None:
                 self._spool.close()
+
+    async def _open_spooled(self, run_id: int | None) -> SpooledStream:
+        """Open the spooled run, waiting for the store if it does not answer (a listener restarted during
+        an outage): the sockets are bound and the spool takes what arrives meanwhile, within its bound.
+        A stop while waiting ends the listener; what was received stays in the spool for the next start."""
+        assert self._spool is not None
+        loop = asyncio.get_running_loop()
+        delay = 1.0
+        while True:
+            call = functools.partial(self._spooled_stream, self._spool, run_id)
+            try:
+                return await loop.run_in_executor(self._writer, call)
+            except TRANSIENT_ERRORS as exc:
+                if self._stopping.is_set():
+                    raise
+                self.stats.write_errors += 1
+                self._say(
+                    f"the store does not answer ({type(exc).__name__}), retrying in {delay:.0f} s; "
+                    f"listening on {self.addresses()}, receiving into the spool"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    def addresses(self) -> str:
+        """Where it listens, for people: ``udp 127.0.0.1:514, tcp [::1]:514``."""
+        where = []
+        for name, address in (("udp", self.udp_address), ("tcp", self.tcp_address), ("relp", self.relp_address)):
+            if address is not None:
+                host, port = address
+                where.append(f"{name} [{host}]:{port}" if ":" in host else f"{name} {host}:{port}")
+        return ", ".join(where)
 
     def _spooled_stream(self, spool: Spool, run_id: int | None) -> SpooledStream:
         """Open the run (writer thread). It continues the run named in the spool's state: from that

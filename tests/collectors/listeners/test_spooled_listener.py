@@ -6,6 +6,7 @@ real subprocess; the database outage is real (PostgreSQL refusing and dropping c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -28,12 +29,16 @@ from sqlalchemy import Engine, text
 from auditd.store.db import make_engine
 
 PATTERN_TIMEOUT = 60
+#: The line that says where the listener listens (groups: the UDP and the TCP port), once its run is open
+LISTENING = r"listening for syslog on udp 127\.0\.0\.1:(\d+), tcp 127\.0\.0\.1:(\d+)"
+#: The same, said while it waits for a store that does not answer
+WAITING = r"the store does not answer \(\w+\), retrying .*listening on udp 127\.0\.0\.1:(\d+), tcp 127\.0\.0\.1:(\d+)"
 
 
 class Listener:
     """One ``auditd listen syslog`` process with its output read line by line."""
 
-    def __init__(self, env: dict[str, str], spool: Path, *options: str) -> None:
+    def __init__(self, env: dict[str, str], spool: Path, *options: str, ready: str = LISTENING) -> None:
         command = [sys.executable, "-m", "auditd", "listen", "syslog", "--profile", "syslog-kv-3164",
                    "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--spool-dir", str(spool),
                    "--report-seconds", "0.2", "--flush-ms", "20", *options]  # fmt: skip
@@ -44,7 +49,7 @@ class Listener:
         self._lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
-        where = self.wait_for(r"listening for syslog on udp 127\.0\.0\.1:(\d+), tcp 127\.0\.0\.1:(\d+)")
+        where = self.wait_for(ready)
         self.udp_port, self.tcp_port = int(where.group(1)), int(where.group(2))
 
     def _pump(self) -> None:
@@ -221,6 +226,39 @@ def test_a_database_outage_is_spooled_and_drained(
             time.sleep(1)
         listening.wait_for(rf"stored {received:,} ", timeout=90)
         assert listening.terminate() == 0
+    output = "".join(listening.seen)
+    assert "UDP DROPPED" not in output and "NOT STORED" not in output
+    assert stored(engine) == received
+    assert set(details(engine).values()) == {1}
+    assert runs(engine)[-1][:3] == ("completed", received, 0)
+
+
+@pytest.mark.slow
+def test_a_listener_started_during_an_outage_receives_and_stores_once_the_store_is_back(
+    engine: Engine, backend: str, env_for_cli: dict[str, str], tmp_path: Path
+):
+    """The listener (re)starts while PostgreSQL refuses connections: it binds, says the store does not
+    answer, takes TCP and UDP into its spool, and once the database is back opens its run and stores it
+    all, once."""
+    if backend != "postgresql":
+        pytest.skip("a database that refuses connections: PostgreSQL (SQLite has no server to go away)")
+    spool = tmp_path / "spool"
+    tcp_lines, udp_lines = 3000, 200
+    outage = contextlib.ExitStack()
+    outage.enter_context(postgres_refusing(engine))
+    try:
+        wide = dict(env_for_cli, COLUMNS="300")  # the waiting line, unwrapped
+        with Listener(wide, spool, "--batch-size", "200", ready=WAITING) as listening:
+            logger(listening.tcp_port, lines_file(tmp_path / "tcp.txt", "t", tcp_lines))
+            logger(listening.udp_port, lines_file(tmp_path / "udp.txt", "u", udp_lines), udp=True)
+            received = tcp_lines + udp_lines
+            listening.wait_for(rf"received {received:,} \(udp {udp_lines}, tcp {tcp_lines:,}\)  stored 0 ")
+            outage.close()  # the database is back
+            listening.wait_for(LISTENING, timeout=90)
+            listening.wait_for(rf"stored {received:,} ", timeout=90)
+            assert listening.terminate() == 0
+    finally:
+        outage.close()
     output = "".join(listening.seen)
     assert "UDP DROPPED" not in output and "NOT STORED" not in output
     assert stored(engine) == received
