@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -17,7 +17,6 @@ from auditd.cases import repository as cases_repo
 from auditd.cases import service as cases_service
 from auditd.cases.models import CASE_STATUSES
 from auditd.cases.schemas import CaseEventOut, CaseOut
-from auditd.dashboard import repository
 from auditd.errors import Forbidden
 from auditd.events import repository as events_repo
 from auditd.events import rollup
@@ -311,44 +310,28 @@ class TwoFactor:
     section: str | None
 
 
-def _strong(factors: pd.Series) -> pd.Series:
-    """True where a login's ``auth_factors`` names two factors or more (``PW+VEIN``, ``password,vein``)."""
-    text = factors.fillna("").astype(str)
-    parts = {value: len([p for p in rollup.canonical_factors(value).split(",") if p]) for value in text.unique()}
-    return text.map(parts).fillna(0).astype(int) >= 2
-
-
 def two_factor_coverage(
     connection: Connection, principal: Principal, as_of: datetime, *, today: date, days: int = COVERAGE_DAYS
 ) -> TwoFactor:
-    """Read from the logins and logouts of the window counted in SQL over the events' partial sessions
-    index (:func:`auditd.dashboard.repository.session_counts`) and from the ``account_days`` rollup: the
-    page never reads the operations themselves."""
+    """Read from the ``account_days`` rollup alone (its successful logins, those with two factors or
+    more, its logins and logouts per account and day): the page never reads the events."""
     code = principal.municipality_code
     last_day = as_of.astimezone(JST).date()
     first_day = last_day - timedelta(days=days - 1)
-    start = datetime.combine(first_day, time(0), JST)
-    sessions = repository.session_counts(connection, code, start, start + timedelta(days=days))
     activity = rollup.account_activity(connection, code, first_day, last_day)
     section: str | None = None
     if principal.is_section_scoped:
         section = principal.section_code
         members = set(rights_repo.section_accounts(connection, code, section, today)) if section else set()
-        sessions = sessions[sessions["user_id"].isin(members)]
         activity = activity[activity["user_id"].isin(members)]
-    logins = sessions[(sessions["action"] == "login") & (sessions["result"] == "success")]
-    strong = _strong(logins["factors"])
-    always_strong = strong.groupby(logins["user_id"]).all()
-    covered = set(always_strong[always_strong].index)
+    # covered: an account that logged in, every time with two factors
+    is_covered = (activity["logins"] > 0) & (activity["strong_logins"] == activity["logins"])
     # operations: an account's events of the window less its logins and logouts
-    auth_counts = sessions.groupby("user_id")["n"].sum()
-    auth = auth_counts.reindex(activity["user_id"], fill_value=0).to_numpy(dtype="int64")
-    operations = (activity["events"] - auth).clip(lower=0)
-    is_covered = activity["user_id"].isin(covered)
+    operations = (activity["events"] - activity["auth_events"]).clip(lower=0)
     return TwoFactor(
         first_day=first_day,
         last_day=last_day,
-        sessions=Share(int(logins["n"][strong].sum()), int(logins["n"].sum())),
+        sessions=Share(int(activity["strong_logins"].sum()), int(activity["logins"].sum())),
         accounts=Share(int(is_covered.sum()), len(activity)),
         operations=Share(int(operations[is_covered].sum()), int(operations.sum())),
         section=section,

@@ -224,5 +224,8 @@ class AccountDay(MunicipalityScoped, Base):
     outputs: Mapped[int] = mapped_column(BigInteger)  # print and export
     subjects: Mapped[int] = mapped_column(BigInteger)
     logins: Mapped[int] = mapped_column(BigInteger)  # successful logins
+    # of those, with two factors or more (the overview's two-factor coverage)
+    strong_logins: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    auth_events: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # logins and logouts
     first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     last_ts: Mapped[datetime] = mapped_column(UTCDateTime)

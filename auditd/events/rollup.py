@@ -23,9 +23,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Date, Integer, Table, case, cast, func, or_, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Date,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 
-from auditd.events.models import AccountDay, Event, EventHour
+from auditd.events.models import SESSION_ACTIONS_SQL, AccountDay, Event, EventHour
 from auditd.store import bulk
 from auditd.store.base import table_of
 from auditd.store.sql import local_day, local_hour
@@ -35,7 +49,10 @@ HOUR_KEY: tuple[str, ...] = (
 )  # fmt: skip
 HOUR_FIGURES: tuple[str, ...] = ("events", "subjects", "masked")
 ACCOUNT_KEY: tuple[str, ...] = ("municipality_code", "day", "user_id")
-ACCOUNT_FIGURES: tuple[str, ...] = ("events", "outputs", "subjects", "logins", "first_ts", "last_ts")
+ACCOUNT_FIGURES: tuple[str, ...] = (
+    "events", "outputs", "subjects", "logins", "strong_logins", "auth_events", "first_ts", "last_ts",
+)  # fmt: skip
+SESSION_ACTIONS = ("login", "logout")
 OUTPUT_ACTIONS = ("print", "export")
 #: Rows per upsert statement: 12 columns × 500 stays far below SQLite's 32,766 bound values.
 UPSERT_ROWS = 500
@@ -58,6 +75,11 @@ def canonical_factors(text: str | None) -> str:
 
 
 # -- aggregating a batch ------------------------------------------------------------------------------
+
+
+def strong_factors(canonical: str) -> bool:
+    """Whether canonical factors (:func:`canonical_factors`) name two factors or more."""
+    return len([p for p in canonical.split(",") if p]) >= 2
 
 
 def aggregate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -110,10 +132,15 @@ def aggregate(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     outputs = np.isin(distinct, OUTPUT_ACTIONS)[codes].astype(np.int64)
     result_codes, results = columns["result"]
     logins = ((distinct == "login")[codes] & (results == "success")[result_codes]).astype(np.int64)
+    factor_codes, factors = columns["factors"]
+    strong = logins * np.array([strong_factors(str(f)) for f in factors], dtype=np.int64)[factor_codes]
+    auth = np.isin(distinct, SESSION_ACTIONS)[codes].astype(np.int64)
     accounts["events"] = np.bincount(group, minlength=len(first))
     accounts["outputs"] = _sums(group, outputs, len(first))
     accounts["subjects"] = _sums(group, subjects, len(first))
     accounts["logins"] = _sums(group, logins, len(first))
+    accounts["strong_logins"] = _sums(group, strong, len(first))
+    accounts["auth_events"] = _sums(group, auth, len(first))
     spans = pd.Series(micros).groupby(group).agg(["min", "max"])
     accounts["first_ts"] = spans["min"].to_numpy(dtype=np.int64)
     accounts["last_ts"] = spans["max"].to_numpy(dtype=np.int64)
@@ -310,6 +337,8 @@ def rebuild_rollups(
             func.sum(is_output),
             subjects,
             func.sum(is_login),
+            literal(0),  # strong logins and logins and logouts: counted below, the factors read as ingest does
+            literal(0),
             func.min(events.c.ts),
             func.max(events.c.ts),
         )
@@ -320,7 +349,52 @@ def rebuild_rollups(
         accounts.insert().from_select([*ACCOUNT_KEY, *ACCOUNT_FIGURES], grouped), execution_options=_ROWCOUNT
     )
     written += done.rowcount
+    count_session_figures(connection, municipality_code, first_day, last_day)
     return written
+
+
+def count_session_figures(
+    connection: Connection, municipality_code: str, first_day: date | None = None, last_day: date | None = None
+) -> int:
+    """Set ``account_days.strong_logins`` and ``auth_events`` of Japan-time days ``first_day``–``last_day``
+    from the events: logins and logouts counted per account, day, action, result and factors in SQL (over
+    the sessions index), the factors judged once per distinct text as ingest judges them
+    (:func:`strong_factors`). Returns the rows set. Does not commit."""
+    dialect = connection.dialect.name
+    events = table_of(Event)
+    start, end = _bounds(first_day, last_day)
+    where: list[Any] = [events.c.municipality_code == municipality_code, text(SESSION_ACTIONS_SQL)]
+    if start is not None:
+        where.append(events.c.ts >= start)
+    if end is not None:
+        where.append(events.c.ts < end)
+    day = local_day(events.c.ts, dialect)
+    factors = func.coalesce(events.c.auth_factors, "")
+    keys = [day, events.c.user_id, events.c.action, events.c.result, factors]
+    stmt = select(*keys, func.count()).where(*where).group_by(*keys)
+    found = bulk.read_frame(connection, stmt, ["day", "user_id", "action", "result", "factors", "n"])
+    if found.empty:
+        return 0
+    judged = {f: strong_factors(canonical_factors(f)) for f in found["factors"].astype(str).unique()}
+    login = (found["action"] == "login") & (found["result"] == "success")
+    found["strong"] = found["n"].where(login & found["factors"].astype(str).map(judged).astype(bool), 0)
+    counts = found.groupby(["day", "user_id"], as_index=False)[["strong", "n"]].sum()
+    accounts = table_of(AccountDay)
+    update = (
+        accounts.update()
+        .where(
+            accounts.c.municipality_code == municipality_code,
+            accounts.c.day == bindparam("d"),
+            accounts.c.user_id == bindparam("u"),
+        )
+        .values(strong_logins=bindparam("strong"), auth_events=bindparam("auth"))
+    )
+    rows = [
+        {"d": date.fromisoformat(str(d)[:10]), "u": u, "strong": int(strong), "auth": int(n)}
+        for d, u, strong, n in zip(counts["day"], counts["user_id"], counts["strong"], counts["n"], strict=True)
+    ]
+    connection.execute(update, rows)
+    return len(rows)
 
 
 def _canonicalise_factors(
@@ -408,22 +482,23 @@ def active_accounts(connection: Connection, municipality_code: str, first_day: d
 
 def account_activity(connection: Connection, municipality_code: str, first_day: date, last_day: date) -> pd.DataFrame:
     """Per account over Japan-time days ``first_day``–``last_day``: the days it was used, its events and
-    outputs, and the last day with a successful login (NaT if none)."""
+    outputs, its successful logins (``strong_logins`` of them with two factors or more), its logins and
+    logouts (``auth_events``), and the last day with a successful login (NaT if none)."""
     table = table_of(AccountDay)
     login_day = case((table.c.logins > 0, table.c.day), else_=None)
+    figures = ("events", "outputs", "logins", "strong_logins", "auth_events")
     stmt = (
         select(
             table.c.user_id,
             func.count().label("days"),
-            func.sum(table.c.events).label("events"),
-            func.sum(table.c.outputs).label("outputs"),
+            *(func.sum(table.c[name]).label(name) for name in figures),
             func.max(login_day).label("last_login"),
         )
         .where(*_day_range(table, municipality_code, first_day, last_day))
         .group_by(table.c.user_id)
     )
-    frame = bulk.read_frame(connection, stmt, ["user_id", "days", "events", "outputs", "last_login"])
-    for figure in ("days", "events", "outputs"):
+    frame = bulk.read_frame(connection, stmt, ["user_id", "days", *figures, "last_login"])
+    for figure in ("days", *figures):
         frame[figure] = pd.to_numeric(frame[figure]).astype("int64")
     frame["last_login"] = pd.to_datetime(frame["last_login"]).dt.date if not frame.empty else frame["last_login"]
     return frame

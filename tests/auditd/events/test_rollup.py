@@ -101,9 +101,13 @@ def expected_rollups(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "masked": events["pii_masked"].astype(int),
             "outputs": events["action"].isin(["print", "export"]).astype(int),
             "logins": ((events["action"] == "login") & (events["result"] == "success")).astype(int),
+            "auth": events["action"].isin(["login", "logout"]).astype(int),
             "ts": events["ts"],
         }
     )
+    # two distinct factors or more ("password+vein", "vein,password"; not "password" nor none)
+    parts = [len({p.strip() for p in str(v).replace("+", ",").split(",") if p.strip()}) for v in f["factors"]]
+    f["strong"] = f["logins"] * (pd.Series(parts, index=f.index) >= 2).astype(int)
     hour_key = ["municipality_code", "day", "hour", "source", "system", "jimu", "action", "result", "factors"]
     hours = f.groupby(hour_key).agg(events=("one", "sum"), subjects=("subjects", "sum"), masked=("masked", "sum"))
     accounts = f.groupby(["municipality_code", "day", "user_id"]).agg(
@@ -111,6 +115,8 @@ def expected_rollups(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         outputs=("outputs", "sum"),
         subjects=("subjects", "sum"),
         logins=("logins", "sum"),
+        strong_logins=("strong", "sum"),
+        auth_events=("auth", "sum"),
         first_ts=("ts", "min"),
         last_ts=("ts", "max"),
     )
@@ -120,7 +126,8 @@ def expected_rollups(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def normal(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in key order with plain types, so two ways of computing them compare equal."""
     out = frame.copy()
-    for column in ("hour", "events", "subjects", "masked", "outputs", "logins"):
+    figures = ("events", "subjects", "masked", "outputs", "logins", "strong_logins", "auth_events")
+    for column in ("hour", *figures):
         if column in out:
             out[column] = out[column].astype("int64")
     for column in ("first_ts", "last_ts"):
@@ -129,9 +136,7 @@ def normal(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if out[column].dtype == object or str(out[column].dtype).startswith("str"):
             out[column] = out[column].astype(object)
-    key = [
-        c for c in out.columns if c not in ("events", "subjects", "masked", "outputs", "logins", "first_ts", "last_ts")
-    ]
+    key = [c for c in out.columns if c not in (*figures, "first_ts", "last_ts")]
     return out.sort_values(key).reset_index(drop=True)
 
 
@@ -295,4 +300,6 @@ def test_null_and_empty_keys_are_one_row_and_factor_orders_one_key():
     )
     hours, accounts = aggregate(frame)
     assert hours[["jimu", "factors", "events"]].values.tolist() == [["", "", 2], ["", "password,vein", 2]]
-    assert accounts[["events", "logins", "subjects"]].values.tolist() == [[4, 4, 0]]
+    assert accounts[["events", "logins", "strong_logins", "auth_events", "subjects"]].values.tolist() == [
+        [4, 4, 2, 4, 0]
+    ]

@@ -69,17 +69,8 @@ def upgrade() -> None:
         sa.Column("last_ts", INSTANT, nullable=False),
         sa.PrimaryKeyConstraint("municipality_code", "day", "user_id", name=op.f("pk_account_days")),
     )
-    _fill()
-
-
-def _fill() -> None:
-    """Roll up the events already stored, so an upgraded store is complete (ingest keeps it so)."""
-    from auditd.events.rollup import rebuild_rollups
-
-    connection = op.get_bind()
-    codes = connection.execute(sa.text("SELECT DISTINCT municipality_code FROM events")).scalars().all()
-    for code in codes:
-        rebuild_rollups(connection, code)
+    # The events already stored are rolled up by the rollups' latest migration (0016), with the code of
+    # today's rollups: run here, that code would write columns these tables do not have yet.
 
 
 def downgrade() -> None:
