@@ -5,6 +5,7 @@ the order of the commit and of the answer's first message can be seen."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,7 +39,18 @@ def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], b
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
         "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
     }  # fmt: skip
-    asyncio.run(app(scope, receive, send))
+    failed: list[BaseException] = []
+
+    def serve() -> None:  # a loop of its own, on a thread of its own: the test's thread may have one running
+        try:
+            asyncio.run(app(scope, receive, send))
+        except BaseException as exc:  # handed to the test
+            failed.append(exc)
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive() and failed == [], failed
     return status[0]
 
 
