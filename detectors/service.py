@@ -100,7 +100,7 @@ def alert_rows(
     findings: Sequence[Finding],
     detectors: Sequence[Detector],
     municipality_code: str,
-    run_id: int,
+    run_id: int | None,
     now: datetime,
     sections: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -274,6 +274,21 @@ def _triage(connection: Connection, settings: Settings, code: str, summary: Dete
     result = triage(connection, settings, code, now=now, actor=actor)
     summary.cases_opened, summary.grouped, summary.suppressed = result.cases_opened, result.grouped, result.suppressed
     summary.mails_queued = enqueue_alerts(connection, settings, code, result.notices, now=now)
+
+
+def raise_alert(
+    connection: Connection, settings: Settings, municipality_code: str, finding: Finding, *, actor: str = "system"
+) -> bool:
+    """Store ``finding``, made outside a detection window (the nightly chain check's tampering), as an
+    alert of its rule, put it into a case and queue its immediate e-mail, as a detection run does. False
+    when the same finding is already an alert (the same tampering found again the next night)."""
+    if alerts_repo.existing_fingerprints(connection, municipality_code, [finding.fingerprint]):
+        return False
+    detector = detector_classes()[finding.rule]()
+    now = datetime.now(UTC)
+    alerts_repo.insert_alerts(connection, alert_rows([finding], [detector], municipality_code, None, now))
+    _triage(connection, settings, municipality_code, DetectSummary(), actor)
+    return True
 
 
 def detect_pending(

@@ -197,3 +197,25 @@ def test_an_unknown_municipality_has_nothing_to_verify(chained: list[Any], env_f
     assert status == 0 and report["batches_checked"] == 0 and report["findings"] == []
     done = auditd(env_for_cli, "verify", "--municipality", "123456")
     assert done.returncode == 2 and "check digit" in done.stderr.lower()
+
+
+def test_the_nightly_check_turns_tampering_into_one_critical_alert_and_a_case(
+    engine: Engine, chained: list[Any], env_for_cli: dict[str, str]
+):
+    target = chained[1]
+    ts, event_id = an_event(engine, target.id)
+    drop_append_only(engine)
+    edit_event(engine, ts, event_id, user_id="someone-else")
+    for _ in range(2):  # found again the next night: the same alert, not a second one
+        done = auditd(env_for_cli, "scheduler", "run-now", "integrity.verify")
+        assert "critical" in done.stdout + done.stderr, done.stdout + done.stderr
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT outcome FROM job_runs WHERE job_id = 'integrity.verify'")).scalars().all()
+        alerts = conn.execute(text("SELECT rule, severity, event_ids, explanation, case_id FROM alerts")).all()
+        cases = conn.execute(text("SELECT id, severity, status FROM alert_cases")).all()
+    assert runs == ["critical", "critical"]
+    [alert] = alerts
+    assert (alert.rule, alert.severity) == ("D16", "critical")
+    assert event_id in alert.event_ids and "改ざん検証" in alert.explanation
+    [case] = cases
+    assert alert.case_id == case.id and case.severity == "critical" and case.status == "new"
