@@ -7,6 +7,7 @@ except code tables, which are applied once per distinct value.
 from __future__ import annotations
 
 import re
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -152,6 +153,19 @@ def _localize(naive: pd.Series, tz: ZoneInfo) -> pd.Series:
     return local
 
 
+def _iso_one(value: object, tz: ZoneInfo) -> Any:
+    """One ISO 8601 text as a UTC instant (NaT if unreadable): its own offset, else Japan's (``tz``)."""
+    if not isinstance(value, str):
+        return pd.NaT
+    parsed = pd.to_datetime(value, format="ISO8601", errors="coerce")
+    if pd.isna(parsed):
+        return pd.NaT
+    stamp: Any = pd.Timestamp(parsed)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return pd.NaT if pd.isna(stamp) else stamp.tz_convert("UTC")
+
+
 def _parse_one_format(text: pd.Series, fmt: str, tz: ZoneInfo) -> pd.Series:
     if fmt == "wareki":
         return _localize(parse_wareki(text).astype("datetime64[us]"), tz)
@@ -167,8 +181,15 @@ def _parse_one_format(text: pd.Series, fmt: str, tz: ZoneInfo) -> pd.Series:
             out.loc[has_offset] = aware.astype("datetime64[us, UTC]")
         naive_mask = ~has_offset
         if naive_mask.any():
-            naive = pd.to_datetime(text[naive_mask], format="ISO8601", errors="coerce")
-            out.loc[naive_mask] = _localize(naive.astype("datetime64[us]"), tz)
+            try:
+                naive = pd.to_datetime(text[naive_mask], format="ISO8601", errors="coerce")
+            except ValueError:  # plain times mixed with an offset the pattern does not know: one at a time
+                out.loc[naive_mask] = [_iso_one(value, tz) for value in text[naive_mask]]
+                return out
+            if isinstance(naive.dtype, pd.DatetimeTZDtype):  # only offsets the pattern does not know
+                out.loc[naive_mask] = naive.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+            else:
+                out.loc[naive_mask] = _localize(naive.astype("datetime64[us]"), tz)
         return out
     parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):

@@ -249,10 +249,22 @@ def test_reference_conversion_of_any_values_types_or_rejects(name: str, data: st
     values=["0000/01/01 00:00:00", "2026/02/30 09:00:00", "２０２６/０２/０３ ０９:１５:２２"], fmt="%Y/%m/%d %H:%M:%S"
 )
 @example(values=["+12345-01-01", "2026-02-30T00:00:00", "0001-01-01T00:00:00Z", "2026-02-03T25:00"], fmt="iso")
+@example(values=["2026-01-05T09:00:00+09"], fmt="iso")  # an hour-only offset: found by benchmarks/fuzz.py
+@example(values=["2026-01-05T09:00:00", "2026-01-05T09:00:00+09", None], fmt="iso")
 def test_timestamps_parse_or_are_missing(values: list[str | None], fmt: str):
     parsed = parse_timestamps(pd.Series(values, dtype="str"), [fmt], TOKYO)
     assert len(parsed) == len(values)
     assert str(parsed.dtype) == "datetime64[us, UTC]"
+
+
+def test_an_hour_only_offset_is_read_as_one_even_among_plain_times():
+    values = pd.Series(["2026-01-05T09:00:00+09", "2026-01-05T09:00:00", "2026-01-05T09:00:00-01"], dtype="str")
+    parsed = parse_timestamps(values, ["iso"], TOKYO)
+    assert [str(t) for t in parsed] == [
+        "2026-01-05 00:00:00+00:00",
+        "2026-01-05 00:00:00+00:00",
+        "2026-01-05 10:00:00+00:00",
+    ]
 
 
 @FAST
