@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve_app(host: str | None = None, port: int | None = None, scheduler: bool | None = None) -> None:
-    from auditd.api.app import create_app
+    from auditd.api.app import create_app, freeze_startup_heap
     from auditd.scheduler.service import Scheduler
 
     current = settings()
@@ -39,8 +39,10 @@ def serve_app(host: str | None = None, port: int | None = None, scheduler: bool 
     console.print(
         f"dashboard: [bold]http://{host}:{port}/[/]   health: http://{host}:{port}/healthz   (Ctrl+C to stop)"
     )
+    app = create_app(current, engine)
+    freeze_startup_heap()
     try:
-        uvicorn.run(create_app(current, engine), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if jobs is not None:
             jobs.shutdown(wait=False)

@@ -318,22 +318,20 @@ def two_factor_coverage(
     code = principal.municipality_code
     last_day = as_of.astimezone(JST).date()
     first_day = last_day - timedelta(days=days - 1)
-    activity = rollup.account_activity(connection, code, first_day, last_day)
     section: str | None = None
+    members: list[str] | None = None
     if principal.is_section_scoped:
         section = principal.section_code
-        members = set(rights_repo.section_accounts(connection, code, section, today)) if section else set()
-        activity = activity[activity["user_id"].isin(members)]
-    # covered: an account that logged in, every time with two factors
-    is_covered = (activity["logins"] > 0) & (activity["strong_logins"] == activity["logins"])
-    # operations: an account's events of the window less its logins and logouts
-    operations = (activity["events"] - activity["auth_events"]).clip(lower=0)
+        members = list(rights_repo.section_accounts(connection, code, section, today)) if section else []
+    # covered: an account that logged in, every time with two factors; operations: an account's events
+    # of the window less its logins and logouts
+    figures = rollup.login_coverage(connection, code, first_day, last_day, members)
     return TwoFactor(
         first_day=first_day,
         last_day=last_day,
-        sessions=Share(int(activity["strong_logins"].sum()), int(activity["logins"].sum())),
-        accounts=Share(int(is_covered.sum()), len(activity)),
-        operations=Share(int(operations[is_covered].sum()), int(operations.sum())),
+        sessions=Share(figures["strong_logins"], figures["logins"]),
+        accounts=Share(figures["covered"], figures["accounts"]),
+        operations=Share(figures["covered_operations"], figures["operations"]),
         section=section,
     )
 

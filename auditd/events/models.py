@@ -216,7 +216,12 @@ class AccountDay(MunicipalityScoped, Base):
     """One account's Japan-time day in counts: a rollup maintained at ingest (see :class:`EventHour`)."""
 
     __tablename__ = "account_days"
-    __table_args__ = (PrimaryKeyConstraint("municipality_code", "day", "user_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("municipality_code", "day", "user_id"),
+        # one account's days (the pages' accounts shown, a section's peers, an account's last login):
+        # a seek per account, never the whole municipality's days
+        Index("ix_account_days_user_day", "municipality_code", "user_id", "day"),
+    )
 
     day: Mapped[date] = mapped_column(Date)
     user_id: Mapped[str] = mapped_column(String(64))

@@ -480,25 +480,90 @@ def active_accounts(connection: Connection, municipality_code: str, first_day: d
     return int(connection.execute(stmt).scalar_one())
 
 
-def account_activity(connection: Connection, municipality_code: str, first_day: date, last_day: date) -> pd.DataFrame:
+#: Accounts per statement when a read names them (``user_id IN …``): far below every bound on parameters.
+ACCOUNTS_PER_READ = 500
+
+
+def account_activity(
+    connection: Connection,
+    municipality_code: str,
+    first_day: date,
+    last_day: date,
+    user_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Per account over Japan-time days ``first_day``–``last_day``: the days it was used, its events and
     outputs, its successful logins (``strong_logins`` of them with two factors or more), its logins and
-    logouts (``auth_events``), and the last day with a successful login (NaT if none)."""
+    logouts (``auth_events``), and the last day with a successful login (NaT if none). ``user_ids``:
+    those accounts only, each read by its index (``ix_account_days_user_day``), not the whole
+    municipality's days."""
     table = table_of(AccountDay)
     login_day = case((table.c.logins > 0, table.c.day), else_=None)
     figures = ("events", "outputs", "logins", "strong_logins", "auth_events")
-    stmt = (
-        select(
-            table.c.user_id,
-            func.count().label("days"),
-            *(func.sum(table.c[name]).label(name) for name in figures),
-            func.max(login_day).label("last_login"),
-        )
-        .where(*_day_range(table, municipality_code, first_day, last_day))
-        .group_by(table.c.user_id)
-    )
-    frame = bulk.read_frame(connection, stmt, ["user_id", "days", *figures, "last_login"])
+    stmt = select(
+        table.c.user_id,
+        func.count().label("days"),
+        *(func.sum(table.c[name]).label(name) for name in figures),
+        func.max(login_day).label("last_login"),
+    ).where(*_day_range(table, municipality_code, first_day, last_day))
+    columns = ["user_id", "days", *figures, "last_login"]
+    if user_ids is None:
+        frame = bulk.read_frame(connection, stmt.group_by(table.c.user_id), columns)
+    else:
+        ids = sorted(set(user_ids))
+        parts = [
+            bulk.read_frame(
+                connection,
+                stmt.where(table.c.user_id.in_(ids[at : at + ACCOUNTS_PER_READ])).group_by(table.c.user_id),
+                columns,
+            )
+            for at in range(0, len(ids), ACCOUNTS_PER_READ)
+        ]
+        parts = [part for part in parts if not part.empty]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     for figure in ("days", *figures):
         frame[figure] = pd.to_numeric(frame[figure]).astype("int64")
     frame["last_login"] = pd.to_datetime(frame["last_login"]).dt.date if not frame.empty else frame["last_login"]
     return frame
+
+
+def login_coverage(
+    connection: Connection,
+    municipality_code: str,
+    first_day: date,
+    last_day: date,
+    user_ids: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Two-factor coverage of Japan-time days ``first_day``–``last_day``, summed in SQL (the accounts
+    never come to Python): ``accounts`` with any row, ``covered`` of them (logged in, every successful
+    login with two factors or more), ``logins`` and ``strong_logins``, and the ``operations`` (events
+    less logins and logouts, per account, never below zero) of all accounts and of the covered ones
+    (``covered_operations``). ``user_ids``: those accounts only."""
+    table = table_of(AccountDay)
+    where = _day_range(table, municipality_code, first_day, last_day)
+    if user_ids is not None:
+        where.append(table.c.user_id.in_(bindparam("ids", expanding=True)))
+    per_account = (
+        select(
+            func.sum(table.c.logins).label("logins"),
+            func.sum(table.c.strong_logins).label("strong"),
+            (func.sum(table.c.events) - func.sum(table.c.auth_events)).label("operations"),
+        )
+        .where(*where)
+        .group_by(table.c.user_id)
+        .subquery()
+    )
+    covered = (per_account.c.logins > 0) & (per_account.c.strong == per_account.c.logins)
+    operations = case((per_account.c.operations > 0, per_account.c.operations), else_=0)
+    stmt = select(
+        func.count().label("accounts"),
+        func.sum(case((covered, 1), else_=0)).label("covered"),
+        func.sum(per_account.c.logins).label("logins"),
+        func.sum(per_account.c.strong).label("strong_logins"),
+        func.sum(operations).label("operations"),
+        func.sum(case((covered, operations), else_=0)).label("covered_operations"),
+    )
+    params = {} if user_ids is None else {"ids": sorted(set(user_ids))}
+    if user_ids is not None and not params["ids"]:
+        return dict.fromkeys(("accounts", "covered", "logins", "strong_logins", "operations", "covered_operations"), 0)
+    row = connection.execute(stmt, params).one()
+    return {name: int(value or 0) for name, value in row._mapping.items()}

@@ -131,8 +131,12 @@ def staff_page(
         connection, principal, today=today, search=search, section_code=section_code, limit=STAFF_LIMIT
     )
     last_day = _data_until(connection, principal.municipality_code, _now()).astimezone(settings.tz).date()
-    activity = account_activity(
-        connection, principal.municipality_code, last_day - timedelta(days=LIST_DAYS - 1), last_day
+    activity = account_activity(  # of the accounts shown only: a seek each, not the municipality's days
+        connection,
+        principal.municipality_code,
+        last_day - timedelta(days=LIST_DAYS - 1),
+        last_day,
+        [row["user_id"] for row in accounts],
     ).set_index("user_id")
     for row in accounts:
         figures = activity.loc[row["user_id"]] if row["user_id"] in activity.index else None

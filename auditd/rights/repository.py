@@ -769,10 +769,21 @@ def dormant_accounts_by_day(
     account and day) instead of the login events, so a page never walks the events of every year.
     ``last_login`` is a day."""
     table = table_of(AccountDay)
+    last_day = (  # each account's latest day with a login: a backward seek on ix_account_days_user_day
+        select(table.c.day)
+        .where(
+            table.c.municipality_code == Account.municipality_code,
+            table.c.user_id == Account.user_id,
+            table.c.logins > 0,
+        )
+        .order_by(table.c.day.desc())
+        .limit(1)
+        .correlate(Account)
+        .scalar_subquery()
+    )
     last_login = (
-        select(table.c.user_id, func.max(table.c.day).label("last_login"))
-        .where(table.c.municipality_code == municipality_code, table.c.logins > 0)
-        .group_by(table.c.user_id)
+        select(Account.user_id, last_day.label("last_login"))
+        .where(Account.municipality_code == municipality_code)
         .subquery()
     )
     return _dormant(connection, municipality_code, last_login, last_login.c.last_login <= before, today, limit)

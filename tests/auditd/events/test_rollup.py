@@ -13,7 +13,14 @@ from cli_support import auditd
 from sqlalchemy import Engine, text
 
 from auditd.events import repository as events_repo
-from auditd.events.rollup import account_rollup, aggregate, hour_rollup, rebuild_rollups
+from auditd.events.rollup import (
+    account_activity,
+    account_rollup,
+    aggregate,
+    hour_rollup,
+    login_coverage,
+    rebuild_rollups,
+)
 from auditd.settings import Settings
 from auditd.store import migrate
 from collectors.pipeline import Ingestor
@@ -303,3 +310,50 @@ def test_null_and_empty_keys_are_one_row_and_factor_orders_one_key():
     assert accounts[["events", "logins", "strong_logins", "auth_events", "subjects"]].values.tolist() == [
         [4, 4, 2, 4, 0]
     ]
+
+
+def test_the_reads_of_some_accounts_and_the_coverage_agree_with_the_whole_municipalitys_rollup(
+    engine: Engine, settings: Settings, tmp_path: Path, profile: Profile
+):
+    """``account_activity`` of named accounts is the municipality's frame cut to them; ``login_coverage``
+    (summed in SQL) gives what the frame gives: accounts covered only if every login had two factors,
+    operations per account never below zero; an empty list of accounts counts nothing."""
+    rows = [record(i) for i in range(400)]
+    start = datetime(2026, 2, 3, 1, 0, tzinfo=UTC)
+    for n in range(6):  # "strong" always logs in with two factors, "viewer" never logs in
+        at = (start + timedelta(hours=n)).isoformat()
+        rows.append({"ts": at, "system": "税務", "user": "strong", "action": "login", "result": "success",
+                     "auth": "password,vein", "jimu": "個人住民税"})  # fmt: skip
+        rows.append({"ts": at, "system": "税務", "user": "strong", "action": "view", "subject": "100001",
+                     "jimu": "個人住民税", "result": "success"})  # fmt: skip
+        rows.append({"ts": at, "system": "税務", "user": "viewer", "action": "view", "subject": "100002",
+                     "jimu": "個人住民税", "result": "success"})  # fmt: skip
+    Ingestor(engine, settings).ingest_file(write_jsonl(tmp_path / "a.jsonl", rows), profile)
+    code, first, last = settings.municipality_code, date(2026, 2, 1), date(2026, 2, 28)
+    with engine.connect() as connection:
+        whole = account_activity(connection, code, first, last).sort_values("user_id", ignore_index=True)
+        some = ["strong", "u003", "viewer", "nobody"]
+        cut = account_activity(connection, code, first, last, some).sort_values("user_id", ignore_index=True)
+        coverage = {
+            name: login_coverage(connection, code, first, last, ids)
+            for name, ids in (("all", None), ("some", some), ("none", []))
+        }
+    assert set(whole["user_id"]) == {f"u{i:03d}" for i in range(7)} | {"strong", "viewer"}
+    pd.testing.assert_frame_equal(cut, whole[whole["user_id"].isin(some)].reset_index(drop=True))
+
+    def expected(frame: pd.DataFrame) -> dict[str, int]:
+        covered = (frame["logins"] > 0) & (frame["strong_logins"] == frame["logins"])
+        operations = (frame["events"] - frame["auth_events"]).clip(lower=0)
+        return {
+            "accounts": len(frame),
+            "covered": int(covered.sum()),
+            "logins": int(frame["logins"].sum()),
+            "strong_logins": int(frame["strong_logins"].sum()),
+            "operations": int(operations.sum()),
+            "covered_operations": int(operations[covered].sum()),
+        }
+
+    assert coverage["all"] == expected(whole)
+    assert coverage["some"] == expected(cut)
+    assert coverage["some"]["covered"] >= 1 and coverage["some"]["covered_operations"] == 6  # "strong"'s views
+    assert coverage["none"] == dict.fromkeys(coverage["all"], 0)
