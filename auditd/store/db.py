@@ -17,14 +17,20 @@ from auditd.settings import Settings
 
 SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint when the WAL passes 4 MB
 
+SQLITE_CACHE_KIB = 64 << 10  # 64 MiB page cache per connection
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers never block the one writer
     "PRAGMA synchronous=NORMAL",  # durable at checkpoints; safe with WAL
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
     "PRAGMA temp_store=MEMORY",
-    "PRAGMA cache_size=-65536",  # 64 MiB page cache
+    f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}",
 )
+#: The page cache of an ingest run's writer: half the others. Measured on 1 M CP932 CSV rows: with
+#: 64 MiB the run peaked at 510 MB (over the 500 MB bound), with 32 MiB at 471 MB, speed unchanged
+#: within the noise (52–53k events/s); the indexes' pages it misses are in the OS's cache.
+SQLITE_WRITER_CACHE_KIB = 32 << 10
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -129,6 +135,7 @@ def bulk_writer(engine: Engine, *, checkpoint_interval: float = 0.5) -> Iterator
             yield connection
             return
         connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
         connection.commit()
         checkpointer = _Checkpointer(database, checkpoint_interval)
         checkpointer.start()
@@ -139,6 +146,7 @@ def bulk_writer(engine: Engine, *, checkpoint_interval: float = 0.5) -> Iterator
             if connection.in_transaction():
                 connection.rollback()
             connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+            connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # back to the pool as it came
             # statistics for the planner after a bulk write, bounded so it stays cheap on a big store
             connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             connection.exec_driver_sql("PRAGMA optimize")
